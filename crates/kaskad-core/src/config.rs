@@ -1,0 +1,533 @@
+//! The configuration of every stage, as written in `kaskad.toml`.
+//!
+//! [`Options`] is what the file says (every field defaulted, unknown keys
+//! rejected); [`Options::check`] validates value ranges so that stages can
+//! assume a sane configuration. [`Options::to_commented_toml`] writes the file
+//! `kaskad init` creates, with every option explained.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+
+/// The whole `kaskad.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    pub data: DataOptions,
+    pub collect: CollectOptions,
+    pub quality: QualityOptions,
+    pub drift: DriftOptions,
+    pub prepare: PrepareOptions,
+    pub train: TrainOptions,
+    pub validate: ValidateOptions,
+}
+
+/// What the data is: where it comes from, the target, the time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataOptions {
+    /// Registered model name.
+    pub name: String,
+    /// A CSV/Parquet file split into batches, or a directory new files arrive in.
+    pub source: PathBuf,
+    pub target: String,
+    /// Target value that means default (bad = 1).
+    pub positive: String,
+    /// Column that orders the stream; empty for file order.
+    pub time: String,
+    /// Columns removed on arrival (leakage, free text, identifiers).
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectOptions {
+    /// Rows per batch when a file is split into a stream.
+    pub batch_rows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityOptions {
+    /// A batch with fewer rows (after cleaning) fails the analyze stage.
+    pub min_rows: usize,
+    /// Columns missing above this share warn.
+    pub warn_missing_column: f64,
+    /// Columns missing above this share are dropped by cleaning.
+    pub drop_missing_column: f64,
+    /// Rows missing more than this share of their features are dropped.
+    pub drop_missing_row: f64,
+    /// A batch whose overall missing share exceeds this fails.
+    pub fail_missing_cells: f64,
+    /// Drop exact duplicate rows.
+    pub drop_duplicates: bool,
+    /// Share of duplicate rows above which the stage warns.
+    pub warn_duplicates: f64,
+    /// "clip", "flag" or "none": what to do with numeric outliers.
+    pub outliers: String,
+    /// Outlier fences at quartiles ± this many IQRs (of the reference data).
+    pub outlier_iqr: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftOptions {
+    /// PSI above this warns.
+    pub psi_warn: f64,
+    /// PSI above this is major drift; fails the stage when `fail_on_drift`.
+    pub psi_fail: f64,
+    /// p-value below which KS / chi-square call a column drifted.
+    pub p_value: f64,
+    pub fail_on_drift: bool,
+    /// Bins for PSI of numeric columns.
+    pub bins: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrepareOptions {
+    /// "median" or "mean" for numeric imputation.
+    pub numeric_impute: String,
+    /// "onehot" or "ordinal" for categorical columns.
+    pub encoding: String,
+    /// Categories rarer than this share are grouped into "other".
+    pub min_category_share: f64,
+    /// Standardize numeric features.
+    pub scale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainOptions {
+    /// Families to train: "lr", "tree", "knn".
+    pub algorithms: Vec<String>,
+    /// Inverse L2 strengths tried for logistic regression.
+    pub lr_c: Vec<f64>,
+    pub tree_max_depth: Vec<usize>,
+    pub tree_min_samples_leaf: Vec<usize>,
+    pub knn_k: Vec<usize>,
+    /// kNN keeps at most this many training rows (reservoir sample).
+    pub knn_max_rows: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidateOptions {
+    /// Share of the newest rows held out for the final comparison.
+    pub holdout: f64,
+    /// Time-series CV folds used to choose hyperparameters.
+    pub cv_folds: usize,
+    /// Decision threshold on the score for `predict`.
+    pub threshold: f64,
+    /// The candidate must beat the champion's hold-out AUC by at least this.
+    pub min_auc_gain: f64,
+    /// No candidate is promoted below this hold-out AUC.
+    pub min_auc: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            data: DataOptions::default(),
+            collect: CollectOptions::default(),
+            quality: QualityOptions::default(),
+            drift: DriftOptions::default(),
+            prepare: PrepareOptions::default(),
+            train: TrainOptions::default(),
+            validate: ValidateOptions::default(),
+        }
+    }
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        Self {
+            name: "default_risk".into(),
+            source: PathBuf::new(),
+            target: String::new(),
+            positive: String::new(),
+            time: String::new(),
+            drop: Vec::new(),
+        }
+    }
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        Self { batch_rows: 1000 }
+    }
+}
+
+impl Default for QualityOptions {
+    fn default() -> Self {
+        Self {
+            min_rows: 30,
+            warn_missing_column: 0.2,
+            drop_missing_column: 0.95,
+            drop_missing_row: 0.5,
+            fail_missing_cells: 0.5,
+            drop_duplicates: true,
+            warn_duplicates: 0.01,
+            outliers: "clip".into(),
+            outlier_iqr: 3.0,
+        }
+    }
+}
+
+impl Default for DriftOptions {
+    fn default() -> Self {
+        Self {
+            psi_warn: 0.1,
+            psi_fail: 0.25,
+            p_value: 0.01,
+            fail_on_drift: false,
+            bins: 10,
+        }
+    }
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        Self {
+            numeric_impute: "median".into(),
+            encoding: "onehot".into(),
+            min_category_share: 0.005,
+            scale: true,
+        }
+    }
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            algorithms: vec!["lr".into(), "tree".into(), "knn".into()],
+            lr_c: vec![0.1, 1.0, 10.0],
+            tree_max_depth: vec![4, 6, 8],
+            tree_min_samples_leaf: vec![20, 50],
+            knn_k: vec![25, 50],
+            knn_max_rows: 50_000,
+            seed: 42,
+        }
+    }
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        Self {
+            holdout: 0.2,
+            cv_folds: 3,
+            threshold: 0.5,
+            min_auc_gain: 0.0,
+            min_auc: 0.55,
+        }
+    }
+}
+
+impl Options {
+    /// Reads and checks `kaskad.toml`.
+    pub fn load(path: &Path) -> Result<Self, CoreError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let options: Options = toml::from_str(&text).map_err(|e| CoreError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        options.check().map_err(|message| CoreError::Config {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(options)
+    }
+
+    /// Checks value ranges; the message names the key and what was expected.
+    pub fn check(&self) -> Result<(), String> {
+        let share = |key: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{key} = {v}: expected a share between 0 and 1"))
+            }
+        };
+        if self.data.target.is_empty() {
+            return Err("data.target: expected the name of the target column".into());
+        }
+        if self.data.positive.is_empty() {
+            return Err("data.positive: expected the target value that means default".into());
+        }
+        if self.collect.batch_rows == 0 {
+            return Err("collect.batch_rows: expected at least 1".into());
+        }
+        share(
+            "quality.warn_missing_column",
+            self.quality.warn_missing_column,
+        )?;
+        share(
+            "quality.drop_missing_column",
+            self.quality.drop_missing_column,
+        )?;
+        share("quality.drop_missing_row", self.quality.drop_missing_row)?;
+        share(
+            "quality.fail_missing_cells",
+            self.quality.fail_missing_cells,
+        )?;
+        share("quality.warn_duplicates", self.quality.warn_duplicates)?;
+        if !["clip", "flag", "none"].contains(&self.quality.outliers.as_str()) {
+            return Err(format!(
+                "quality.outliers = {:?}: expected \"clip\", \"flag\" or \"none\"",
+                self.quality.outliers
+            ));
+        }
+        if self.quality.outlier_iqr <= 0.0 {
+            return Err("quality.outlier_iqr: expected a positive number".into());
+        }
+        if self.drift.bins < 2 {
+            return Err("drift.bins: expected at least 2".into());
+        }
+        share("drift.p_value", self.drift.p_value)?;
+        if !["median", "mean"].contains(&self.prepare.numeric_impute.as_str()) {
+            return Err(format!(
+                "prepare.numeric_impute = {:?}: expected \"median\" or \"mean\"",
+                self.prepare.numeric_impute
+            ));
+        }
+        if !["onehot", "ordinal"].contains(&self.prepare.encoding.as_str()) {
+            return Err(format!(
+                "prepare.encoding = {:?}: expected \"onehot\" or \"ordinal\"",
+                self.prepare.encoding
+            ));
+        }
+        share(
+            "prepare.min_category_share",
+            self.prepare.min_category_share,
+        )?;
+        if self.train.algorithms.is_empty() {
+            return Err(
+                "train.algorithms: expected at least one of \"lr\", \"tree\", \"knn\"".into(),
+            );
+        }
+        for algo in &self.train.algorithms {
+            if !["lr", "tree", "knn"].contains(&algo.as_str()) {
+                return Err(format!(
+                    "train.algorithms: unknown algorithm {algo:?}, expected \"lr\", \"tree\" or \"knn\""
+                ));
+            }
+        }
+        if self.train.lr_c.iter().any(|c| *c <= 0.0) || self.train.lr_c.is_empty() {
+            return Err("train.lr_c: expected one or more positive numbers".into());
+        }
+        if self.train.tree_max_depth.is_empty() || self.train.tree_max_depth.contains(&0) {
+            return Err("train.tree_max_depth: expected one or more depths ≥ 1".into());
+        }
+        if self.train.tree_min_samples_leaf.is_empty()
+            || self.train.tree_min_samples_leaf.contains(&0)
+        {
+            return Err("train.tree_min_samples_leaf: expected one or more counts ≥ 1".into());
+        }
+        if self.train.knn_k.is_empty() || self.train.knn_k.contains(&0) {
+            return Err("train.knn_k: expected one or more k ≥ 1".into());
+        }
+        if self.train.knn_max_rows == 0 {
+            return Err("train.knn_max_rows: expected at least 1".into());
+        }
+        if !(0.05..=0.5).contains(&self.validate.holdout) {
+            return Err(format!(
+                "validate.holdout = {}: expected a share between 0.05 and 0.5",
+                self.validate.holdout
+            ));
+        }
+        if self.validate.cv_folds < 2 {
+            return Err("validate.cv_folds: expected at least 2".into());
+        }
+        share("validate.threshold", self.validate.threshold)?;
+        share("validate.min_auc", self.validate.min_auc)?;
+        Ok(())
+    }
+
+    /// The `kaskad.toml` that `init` writes: these values, every option commented.
+    pub fn to_commented_toml(&self) -> String {
+        let s = |v: &str| toml::Value::String(v.to_string()).to_string();
+        let list = |v: &[String]| {
+            format!(
+                "[{}]",
+                v.iter().map(|x| s(x)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let nums = |v: Vec<String>| format!("[{}]", v.join(", "));
+        let d = &self.data;
+        let q = &self.quality;
+        let r = &self.drift;
+        let p = &self.prepare;
+        let t = &self.train;
+        let v = &self.validate;
+        format!(
+            r#"# kaskad configuration. Every key is optional except data.target and
+# data.positive; unknown keys are errors. Edit and run `kaskad update`.
+
+[data]
+# Name under which models are registered.
+name = {name}
+# A CSV or Parquet file split into batches (stream emulation), or a directory
+# into which new CSV/Parquet files arrive (each file is one batch).
+source = {source}
+# Target column and the value of it that means default (bad = 1).
+target = {target}
+positive = {positive}
+# Column that orders the stream (dates like Mar-2018, ISO dates, numbers);
+# empty means file order.
+time = {time}
+# Columns removed on arrival: leakage (known only after the loan), free text, ids.
+drop = {drop}
+
+[collect]
+# Rows per batch when a file is split into a stream.
+batch_rows = {batch_rows}
+
+[quality]
+# The analyze stage fails a batch with fewer rows than this after cleaning.
+min_rows = {min_rows}
+# A column missing more than this share raises a warning ...
+warn_missing_column = {warn_missing_column}
+# ... and more than this share is dropped by cleaning (all-missing always is).
+drop_missing_column = {drop_missing_column}
+# Rows missing more than this share of their features are dropped.
+drop_missing_row = {drop_missing_row}
+# The stage fails when more than this share of all cells is missing.
+fail_missing_cells = {fail_missing_cells}
+# Drop exact duplicate rows; warn when their share exceeds warn_duplicates.
+drop_duplicates = {drop_duplicates}
+warn_duplicates = {warn_duplicates}
+# Numeric outliers beyond quartiles ± outlier_iqr × IQR of the reference batch:
+# "clip" to the fence, "flag" (count only) or "none".
+outliers = {outliers}
+outlier_iqr = {outlier_iqr}
+
+[drift]
+# Population stability index: warn above psi_warn, major drift above psi_fail.
+psi_warn = {psi_warn}
+psi_fail = {psi_fail}
+# KS (numeric) and chi-square (categorical) tests call drift below this p-value.
+p_value = {p_value}
+# Fail the analyze stage on major drift (otherwise it is recorded and reported).
+fail_on_drift = {fail_on_drift}
+# Quantile bins of the reference used by PSI for numeric columns.
+bins = {bins}
+
+[prepare]
+# Numeric imputation: "median" or "mean". Missing values also get an indicator.
+numeric_impute = {numeric_impute}
+# Categorical encoding: "onehot" or "ordinal". Unseen categories at scoring
+# time fall into "other"; missing ones into their own level.
+encoding = {encoding}
+# Categories rarer than this share of training rows are grouped into "other".
+min_category_share = {min_category_share}
+# Standardize numeric features (mean 0, variance 1).
+scale = {scale}
+
+[train]
+# Model families to train on every update: "lr", "tree", "knn".
+algorithms = {algorithms}
+# Hyperparameter grid searched with time-series cross-validation.
+lr_c = {lr_c}
+tree_max_depth = {tree_max_depth}
+tree_min_samples_leaf = {tree_min_samples_leaf}
+knn_k = {knn_k}
+# kNN keeps at most this many training rows (reservoir sample).
+knn_max_rows = {knn_max_rows}
+# Seed of every random process; same seed, same models.
+seed = {seed}
+
+[validate]
+# Share of the newest rows held out to compare the candidates and the champion.
+holdout = {holdout}
+# Time-series cross-validation folds used to choose hyperparameters.
+cv_folds = {cv_folds}
+# Scores at or above the threshold predict default (predict = 1).
+threshold = {threshold}
+# Promotion policy: the best candidate becomes champion when its hold-out
+# AUC is at least min_auc and beats the champion's (on the same hold-out)
+# by at least min_auc_gain.
+min_auc_gain = {min_auc_gain}
+min_auc = {min_auc}
+"#,
+            name = s(&d.name),
+            source = s(&d.source.display().to_string()),
+            target = s(&d.target),
+            positive = s(&d.positive),
+            time = s(&d.time),
+            drop = list(&d.drop),
+            batch_rows = self.collect.batch_rows,
+            min_rows = q.min_rows,
+            warn_missing_column = q.warn_missing_column,
+            drop_missing_column = q.drop_missing_column,
+            drop_missing_row = q.drop_missing_row,
+            fail_missing_cells = q.fail_missing_cells,
+            drop_duplicates = q.drop_duplicates,
+            warn_duplicates = q.warn_duplicates,
+            outliers = s(&q.outliers),
+            outlier_iqr = q.outlier_iqr,
+            psi_warn = r.psi_warn,
+            psi_fail = r.psi_fail,
+            p_value = r.p_value,
+            fail_on_drift = r.fail_on_drift,
+            bins = r.bins,
+            numeric_impute = s(&p.numeric_impute),
+            encoding = s(&p.encoding),
+            min_category_share = p.min_category_share,
+            scale = p.scale,
+            algorithms = list(&t.algorithms),
+            lr_c = nums(t.lr_c.iter().map(|x| format!("{x:?}")).collect()),
+            tree_max_depth = nums(t.tree_max_depth.iter().map(ToString::to_string).collect()),
+            tree_min_samples_leaf = nums(
+                t.tree_min_samples_leaf
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            ),
+            knn_k = nums(t.knn_k.iter().map(ToString::to_string).collect()),
+            knn_max_rows = t.knn_max_rows,
+            seed = t.seed,
+            holdout = v.holdout,
+            cv_folds = v.cv_folds,
+            threshold = v.threshold,
+            min_auc_gain = v.min_auc_gain,
+            min_auc = v.min_auc,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Options {
+        let mut o = Options::default();
+        o.data.target = "Status".into();
+        o.data.positive = "bad".into();
+        o.data.drop = vec!["id".into()];
+        o
+    }
+
+    #[test]
+    fn commented_toml_round_trips() {
+        let o = sample();
+        let back: Options = toml::from_str(&o.to_commented_toml()).unwrap();
+        assert_eq!(back, o);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let text = sample()
+            .to_commented_toml()
+            .replace("[collect]", "[collect]\nbatch_size = 3");
+        let err = toml::from_str::<Options>(&text).unwrap_err().to_string();
+        assert!(err.contains("batch_size"), "{err}");
+        let mut o = sample();
+        o.quality.outliers = "remove".into();
+        assert!(o.check().unwrap_err().contains("quality.outliers"));
+    }
+}
