@@ -1,1 +1,18 @@
-//! placeholder
+//! Metadata and artifacts: the catalog of batches, runs, stage results and
+//! model versions, and the files that hold models.
+//!
+//! `kaskad-registry` owns `kaskad.db` (SQLite, WAL mode, one transaction per
+//! recorded fact, schema versioned by `user_version`) and the `models/`
+//! folder (one folder per version, written under a temporary name and renamed).
+//! Stages hand it serializable values; it never interprets their contents
+//! beyond the columns it indexes.
+
+mod artifacts;
+mod catalog;
+mod error;
+
+pub use artifacts::{read_artifact, write_artifact};
+pub use catalog::{
+    BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RunRecord, StageRecord, VersionRecord,
+};
+pub use error::RegistryError;

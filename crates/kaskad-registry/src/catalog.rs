@@ -1,0 +1,664 @@
+//! The catalog in SQLite: batches, runs, stage results, model versions, aliases.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::RegistryError;
+
+/// Bumped when the schema changes; `open` migrates older catalogs.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    columns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    time_min TEXT,
+    time_max TEXT,
+    meta TEXT NOT NULL,
+    raw_path TEXT NOT NULL,
+    collected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE TABLE IF NOT EXISTS analyses (
+    batch_id INTEGER PRIMARY KEY REFERENCES batches(id),
+    quality TEXT NOT NULL,
+    drift TEXT,
+    cleaned_path TEXT,
+    ok INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER REFERENCES batches(id),
+    started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+    finished_at TEXT,
+    ok INTEGER,
+    failed_stage TEXT,
+    error TEXT,
+    stages TEXT NOT NULL DEFAULT '[]',
+    peak_rss_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    params TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    cv_auc REAL,
+    trained_on TEXT NOT NULL,
+    artifact_path TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(id),
+    train_seconds REAL NOT NULL,
+    peak_rss_bytes INTEGER NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES versions(name, version)
+);
+CREATE TABLE IF NOT EXISTS inferences (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+    model TEXT NOT NULL,
+    input_path TEXT NOT NULL,
+    output_path TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    peak_rss_bytes INTEGER NOT NULL
+);
+"#;
+
+/// A batch to record; the raw file is already in place.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub origin: String,
+    pub rows: usize,
+    pub columns: usize,
+    pub content_hash: String,
+    pub time_range: Option<(String, String)>,
+    pub meta: Value,
+    pub raw_path: PathBuf,
+}
+
+/// A batch as the catalog holds it, with its analysis when there is one.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    pub id: i64,
+    pub origin: String,
+    pub rows: usize,
+    pub columns: usize,
+    pub content_hash: String,
+    pub time_range: Option<(String, String)>,
+    pub meta: Value,
+    pub raw_path: PathBuf,
+    pub collected_at: String,
+    pub quality: Option<Value>,
+    pub drift: Option<Value>,
+    pub cleaned_path: Option<PathBuf>,
+    /// Whether a run took this batch through every stage.
+    pub processed: bool,
+}
+
+/// One stage's outcome within a run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub ok: bool,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: i64,
+    pub batch_id: Option<i64>,
+    pub started_at: String,
+    pub ok: bool,
+    pub failed_stage: Option<String>,
+    pub error: Option<String>,
+    pub stages: Vec<StageRecord>,
+    pub peak_rss_bytes: u64,
+}
+
+/// A model version to register.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub name: String,
+    pub algorithm: String,
+    pub params: Value,
+    pub metrics: Value,
+    pub cv_auc: Option<f64>,
+    pub trained_on: Vec<i64>,
+    pub artifact_path: PathBuf,
+    pub run_id: Option<i64>,
+    pub train_seconds: f64,
+    pub peak_rss_bytes: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionRecord {
+    pub name: String,
+    pub version: i64,
+    pub algorithm: String,
+    pub params: Value,
+    pub metrics: Value,
+    pub cv_auc: Option<f64>,
+    pub trained_on: Vec<i64>,
+    pub artifact_path: PathBuf,
+    pub aliases: Vec<String>,
+    pub train_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InferenceRecord {
+    pub at: String,
+    pub model: String,
+    pub input_path: PathBuf,
+    pub output_path: PathBuf,
+    pub rows: usize,
+    pub seconds: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// The metadata store of one home.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path`.
+    pub fn open(path: &Path) -> Result<Catalog, RegistryError> {
+        let conn = Connection::open(path).map_err(|source| RegistryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let catalog = Catalog {
+            conn,
+            path: path.to_path_buf(),
+        };
+        catalog.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")?;
+        let version: i64 = catalog
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| catalog.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(RegistryError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!(
+                    "catalog schema {version} is newer than this kaskad understands ({SCHEMA_VERSION})"
+                ),
+            });
+        }
+        catalog.exec(SCHEMA)?;
+        catalog.exec(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        Ok(catalog)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> RegistryError {
+        RegistryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn exec(&self, sql: &str) -> Result<(), RegistryError> {
+        self.conn.execute_batch(sql).map_err(|e| self.err(e))
+    }
+
+    fn json(&self, text: &str) -> Result<Value, RegistryError> {
+        serde_json::from_str(text).map_err(|e| RegistryError::Corrupt {
+            path: self.path.clone(),
+            message: format!("stored JSON does not parse: {e}"),
+        })
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<Value>, RegistryError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        text.map(|t| self.json(&t)).transpose()
+    }
+
+    pub fn set_setting(&self, key: &str, value: &Value) -> Result<(), RegistryError> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value.to_string()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The id of the batch with this content hash, if stored.
+    pub fn batch_by_hash(&self, hash: &str) -> Result<Option<i64>, RegistryError> {
+        self.conn
+            .query_row("SELECT id FROM batches WHERE content_hash = ?1", [hash], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The id the next batch will get; the raw file is named after it.
+    pub fn next_batch_id(&self) -> Result<i64, RegistryError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM batches", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a collected batch; a batch with the same content is refused.
+    pub fn insert_batch(&self, batch: &NewBatch) -> Result<i64, RegistryError> {
+        if let Some(id) = self.batch_by_hash(&batch.content_hash)? {
+            return Err(RegistryError::DuplicateBatch {
+                hash: batch.content_hash.clone(),
+                id,
+            });
+        }
+        let (time_min, time_max) = batch.time_range.clone().unzip();
+        self.conn
+            .execute(
+                "INSERT INTO batches (origin, rows, columns, content_hash, time_min, time_max, meta, raw_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    batch.origin,
+                    batch.rows as i64,
+                    batch.columns as i64,
+                    batch.content_hash,
+                    time_min,
+                    time_max,
+                    batch.meta.to_string(),
+                    batch.raw_path.display().to_string(),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records the analyze stage's results for a batch (replacing a retry's).
+    pub fn record_analysis(
+        &self,
+        batch_id: i64,
+        quality: &Value,
+        drift: Option<&Value>,
+        cleaned_path: Option<&Path>,
+        ok: bool,
+    ) -> Result<(), RegistryError> {
+        self.conn
+            .execute(
+                "INSERT INTO analyses (batch_id, quality, drift, cleaned_path, ok) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(batch_id) DO UPDATE SET quality = excluded.quality, drift = excluded.drift,
+                 cleaned_path = excluded.cleaned_path, ok = excluded.ok",
+                params![
+                    batch_id,
+                    quality.to_string(),
+                    drift.map(Value::to_string),
+                    cleaned_path.map(|p| p.display().to_string()),
+                    ok
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every batch in collection order, with analysis and processing status.
+    pub fn batches(&self) -> Result<Vec<BatchRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT b.id, b.origin, b.rows, b.columns, b.content_hash, b.time_min, b.time_max, b.meta,
+                        b.raw_path, b.collected_at, a.quality, a.drift, a.cleaned_path,
+                        EXISTS (SELECT 1 FROM runs r WHERE r.batch_id = b.id AND r.ok = 1)
+                 FROM batches b LEFT JOIN analyses a ON a.batch_id = b.id ORDER BY b.id",
+            )
+            .map_err(|e| self.err(e))?;
+        type Row = (
+            i64, String, i64, i64, String, Option<String>, Option<String>, String,
+            String, String, Option<String>, Option<String>, Option<String>, bool,
+        );
+        let rows: Vec<Row> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
+                    r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, origin, rows, columns, hash, tmin, tmax, meta, raw, at, quality, drift, cleaned, processed)| {
+                Ok(BatchRecord {
+                    id,
+                    origin,
+                    rows: rows as usize,
+                    columns: columns as usize,
+                    content_hash: hash,
+                    time_range: tmin.zip(tmax),
+                    meta: self.json(&meta)?,
+                    raw_path: raw.into(),
+                    collected_at: at,
+                    quality: quality.map(|q| self.json(&q)).transpose()?,
+                    drift: drift.map(|d| self.json(&d)).transpose()?,
+                    cleaned_path: cleaned.map(Into::into),
+                    processed,
+                })
+            })
+            .collect()
+    }
+
+    /// Opens a run for a batch (or for no batch, as in `kaskad train`).
+    pub fn start_run(&self, batch_id: Option<i64>) -> Result<i64, RegistryError> {
+        self.conn
+            .execute("INSERT INTO runs (batch_id) VALUES (?1)", params![batch_id])
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Closes a run with each stage's outcome.
+    pub fn finish_run(
+        &self,
+        run_id: i64,
+        stages: &[StageRecord],
+        error: Option<(&str, &str)>,
+        peak_rss_bytes: u64,
+    ) -> Result<(), RegistryError> {
+        let stages_json = serde_json::to_string(stages).map_err(|e| RegistryError::Corrupt {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), ok = ?2,
+                 failed_stage = ?3, error = ?4, stages = ?5, peak_rss_bytes = ?6 WHERE id = ?1",
+                params![
+                    run_id,
+                    error.is_none(),
+                    error.map(|e| e.0),
+                    error.map(|e| e.1),
+                    stages_json,
+                    peak_rss_bytes as i64
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, batch_id, started_at, ok, failed_stage, error, stages, peak_rss_bytes
+                 FROM runs ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        type Row = (i64, Option<i64>, String, Option<bool>, Option<String>, Option<String>, String, i64);
+        let rows: Vec<Row> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, batch_id, started_at, ok, failed_stage, error, stages, rss)| {
+                let stages = serde_json::from_str(&stages).map_err(|e| RegistryError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("run {id}: stages do not parse: {e}"),
+                })?;
+                Ok(RunRecord {
+                    id,
+                    batch_id,
+                    started_at,
+                    // A run without an outcome was interrupted.
+                    ok: ok.unwrap_or(false),
+                    failed_stage: failed_stage.or_else(|| ok.is_none().then(|| "interrupted".to_string())),
+                    error,
+                    stages,
+                    peak_rss_bytes: rss as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The version number the next registration of `name` will get.
+    pub fn next_version(&self, name: &str) -> Result<i64, RegistryError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Registers a version (its artifact already written) and, when
+    /// `aliases` is not empty, points those aliases at it, in one transaction.
+    pub fn register(&mut self, version: i64, new: &NewVersion, aliases: &[&str]) -> Result<(), RegistryError> {
+        let path = self.path.clone();
+        let err = |source| RegistryError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO versions (name, version, algorithm, params, metrics, cv_auc, trained_on,
+                 artifact_path, run_id, train_seconds, peak_rss_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                new.name,
+                version,
+                new.algorithm,
+                new.params.to_string(),
+                new.metrics.to_string(),
+                new.cv_auc,
+                serde_json::to_string(&new.trained_on).unwrap_or_else(|_| "[]".into()),
+                new.artifact_path.display().to_string(),
+                new.run_id,
+                new.train_seconds,
+                new.peak_rss_bytes as i64,
+            ],
+        )
+        .map_err(err)?;
+        for alias in aliases {
+            set_alias_in(&tx, &new.name, alias, version).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Points `alias` of `name` at an existing version.
+    pub fn set_alias(&self, name: &str, alias: &str, version: i64) -> Result<(), RegistryError> {
+        self.resolve(&format!("{name}@{version}"))?;
+        set_alias_in(&self.conn, name, alias, version).map_err(|e| self.err(e))
+    }
+
+    /// Every version, of one model or all, oldest first.
+    pub fn versions(&self, name: Option<&str>) -> Result<Vec<VersionRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT v.name, v.version, v.algorithm, v.params, v.metrics, v.cv_auc, v.trained_on,
+                        v.artifact_path, v.train_seconds, v.peak_rss_bytes, v.created_at,
+                        (SELECT group_concat(alias, ',') FROM aliases a WHERE a.name = v.name AND a.version = v.version)
+                 FROM versions v WHERE ?1 IS NULL OR v.name = ?1 ORDER BY v.name, v.version",
+            )
+            .map_err(|e| self.err(e))?;
+        type Row = (String, i64, String, String, String, Option<f64>, String, String, f64, i64, String, Option<String>);
+        let rows: Vec<Row> = stmt
+            .query_map([name], |r| {
+                Ok((
+                    r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
+                    r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(name, version, algorithm, params, metrics, cv_auc, trained_on, artifact, secs, rss, at, aliases)| {
+                let trained_on: Vec<i64> = serde_json::from_str(&trained_on).map_err(|e| RegistryError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("{name}@{version}: trained_on does not parse: {e}"),
+                })?;
+                let mut aliases: Vec<String> =
+                    aliases.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default();
+                aliases.sort();
+                Ok(VersionRecord {
+                    params: self.json(&params)?,
+                    metrics: self.json(&metrics)?,
+                    name,
+                    version,
+                    algorithm,
+                    cv_auc,
+                    trained_on,
+                    artifact_path: artifact.into(),
+                    aliases,
+                    train_seconds: secs,
+                    peak_rss_bytes: rss as u64,
+                    created_at: at,
+                })
+            })
+            .collect()
+    }
+
+    /// Resolves `name`, `name@VERSION` or `name@ALIAS`; a bare name means the champion.
+    pub fn resolve(&self, reference: &str) -> Result<VersionRecord, RegistryError> {
+        let (name, selector) = reference.split_once('@').unwrap_or((reference, "champion"));
+        let unknown = |reason: String| RegistryError::UnknownModel {
+            reference: reference.to_string(),
+            reason,
+        };
+        let versions = self.versions(Some(name))?;
+        if versions.is_empty() {
+            let known: Vec<String> = {
+                let mut names: Vec<String> = self.versions(None)?.into_iter().map(|v| v.name).collect();
+                names.dedup();
+                names
+            };
+            return Err(unknown(if known.is_empty() {
+                "no model is registered yet; run `kaskad update` first".into()
+            } else {
+                format!("no model called `{name}` (known: {})", known.join(", "))
+            }));
+        }
+        let found = match selector.parse::<i64>() {
+            Ok(number) => versions.into_iter().find(|v| v.version == number),
+            Err(_) => versions.into_iter().find(|v| v.aliases.iter().any(|a| a == selector)),
+        };
+        found.ok_or_else(|| unknown(format!("`{name}` has no version or alias `{selector}`")))
+    }
+
+    pub fn record_inference(&self, record: &InferenceRecord) -> Result<(), RegistryError> {
+        self.conn
+            .execute(
+                "INSERT INTO inferences (model, input_path, output_path, rows, seconds, peak_rss_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    record.model,
+                    record.input_path.display().to_string(),
+                    record.output_path.display().to_string(),
+                    record.rows as i64,
+                    record.seconds,
+                    record.peak_rss_bytes as i64
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn inferences(&self) -> Result<Vec<InferenceRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, model, input_path, output_path, rows, seconds, peak_rss_bytes FROM inferences ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok(InferenceRecord {
+                at: r.get(0)?,
+                model: r.get(1)?,
+                input_path: r.get::<_, String>(2)?.into(),
+                output_path: r.get::<_, String>(3)?.into(),
+                rows: r.get::<_, i64>(4)? as usize,
+                seconds: r.get(5)?,
+                peak_rss_bytes: r.get::<_, i64>(6)? as u64,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| self.err(e))
+    }
+}
+
+fn set_alias_in(conn: &Connection, name: &str, alias: &str, version: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO aliases (name, alias, version) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
+        params![name, alias, version],
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn version(name: &str) -> NewVersion {
+        NewVersion {
+            name: name.into(),
+            algorithm: "lr".into(),
+            params: json!({"c": 1.0}),
+            metrics: json!({"auc": 0.8}),
+            cv_auc: Some(0.79),
+            trained_on: vec![1, 2],
+            artifact_path: "models/x/1/model.json".into(),
+            run_id: None,
+            train_seconds: 0.1,
+            peak_rss_bytes: 1,
+        }
+    }
+
+    #[test]
+    fn batches_are_unique_by_content_and_runs_mark_them_processed() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("k.db")).unwrap();
+        let b = NewBatch {
+            origin: "f rows 1–2".into(),
+            rows: 2,
+            columns: 3,
+            content_hash: "abc".into(),
+            time_range: None,
+            meta: json!({}),
+            raw_path: "raw/1.parquet".into(),
+        };
+        let id = c.insert_batch(&b).unwrap();
+        assert!(matches!(c.insert_batch(&b), Err(RegistryError::DuplicateBatch { id: 1, .. })));
+        assert!(!c.batches().unwrap()[0].processed);
+        let run = c.start_run(Some(id)).unwrap();
+        c.finish_run(run, &[], None, 0).unwrap();
+        assert!(c.batches().unwrap()[0].processed);
+        let failed = c.start_run(Some(id)).unwrap();
+        let _ = failed;
+        assert_eq!(c.runs().unwrap()[1].failed_stage.as_deref(), Some("interrupted"));
+    }
+
+    #[test]
+    fn versions_aliases_and_references_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("k.db")).unwrap();
+        assert!(c.resolve("m").unwrap_err().to_string().contains("no model is registered"));
+        c.register(1, &version("m"), &["champion"]).unwrap();
+        c.register(2, &version("m"), &[]).unwrap();
+        assert_eq!(c.next_version("m").unwrap(), 3);
+        assert_eq!(c.resolve("m").unwrap().version, 1);
+        assert_eq!(c.resolve("m@2").unwrap().version, 2);
+        c.set_alias("m", "champion", 2).unwrap();
+        assert_eq!(c.resolve("m@champion").unwrap().version, 2);
+        assert!(c.resolve("m@9").is_err());
+        assert!(c.set_alias("m", "champion", 9).is_err());
+        assert!(c.resolve("other").unwrap_err().to_string().contains("known: m"));
+        // Reopening keeps everything.
+        drop(c);
+        let c = Catalog::open(&dir.path().join("k.db")).unwrap();
+        assert_eq!(c.versions(Some("m")).unwrap()[1].aliases, vec!["champion"]);
+    }
+}

@@ -1,0 +1,25 @@
+//! Errors of the registry.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{path}: database: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("model `{reference}` not found: {reason}")]
+    UnknownModel { reference: String, reason: String },
+    #[error("batch with content hash {hash} is already stored as batch {id}")]
+    DuplicateBatch { hash: String, id: i64 },
+}
