@@ -33,8 +33,8 @@ pub struct DataOptions {
     /// A CSV/Parquet file split into batches, or a directory new files arrive in.
     pub source: PathBuf,
     pub target: String,
-    /// Target value that means default (bad = 1).
-    pub positive: String,
+    /// Target values that mean default (bad = 1).
+    pub positive: Vec<String>,
     /// Column that orders the stream; empty for file order.
     pub time: String,
     /// Columns removed on arrival (leakage, free text, identifiers).
@@ -148,7 +148,7 @@ impl Default for DataOptions {
             name: "default_risk".into(),
             source: PathBuf::new(),
             target: String::new(),
-            positive: String::new(),
+            positive: Vec::new(),
             time: String::new(),
             drop: Vec::new(),
         }
@@ -256,8 +256,8 @@ impl Options {
         if self.data.target.is_empty() {
             return Err("data.target: expected the name of the target column".into());
         }
-        if self.data.positive.is_empty() {
-            return Err("data.positive: expected the target value that means default".into());
+        if self.data.positive.is_empty() || self.data.positive.iter().any(String::is_empty) {
+            return Err("data.positive: expected the target values that mean default".into());
         }
         if self.collect.batch_rows == 0 {
             return Err("collect.batch_rows: expected at least 1".into());
@@ -374,7 +374,7 @@ name = {name}
 # A CSV or Parquet file split into batches (stream emulation), or a directory
 # into which new CSV/Parquet files arrive (each file is one batch).
 source = {source}
-# Target column and the value of it that means default (bad = 1).
+# Target column and the values of it that mean default (bad = 1).
 target = {target}
 positive = {positive}
 # Column that orders the stream (dates like Mar-2018, ISO dates, numbers);
@@ -457,7 +457,7 @@ min_auc = {min_auc}
             name = s(&d.name),
             source = s(&d.source.display().to_string()),
             target = s(&d.target),
-            positive = s(&d.positive),
+            positive = list(&d.positive),
             time = s(&d.time),
             drop = list(&d.drop),
             batch_rows = self.collect.batch_rows,
@@ -507,7 +507,7 @@ mod tests {
     fn sample() -> Options {
         let mut o = Options::default();
         o.data.target = "Status".into();
-        o.data.positive = "bad".into();
+        o.data.positive = vec!["bad".into()];
         o.data.drop = vec!["id".into()];
         o
     }
