@@ -47,7 +47,11 @@ pub fn describe(frame: &Frame, time: Option<&str>) -> BatchMeta {
     BatchMeta {
         rows: frame.n_rows(),
         columns,
-        missing_rate: if cells == 0 { 0.0 } else { missing as f64 / cells as f64 },
+        missing_rate: if cells == 0 {
+            0.0
+        } else {
+            missing as f64 / cells as f64
+        },
         time_range,
         content_hash: content_hash(frame),
     }
@@ -55,13 +59,18 @@ pub fn describe(frame: &Frame, time: Option<&str>) -> BatchMeta {
 
 fn describe_column(column: &kaskad_core::Column) -> ColumnMeta {
     let n = column.len();
-    let missing_rate = if n == 0 { 0.0 } else { column.missing_count() as f64 / n as f64 };
+    let missing_rate = if n == 0 {
+        0.0
+    } else {
+        column.missing_count() as f64 / n as f64
+    };
     match &column.data {
         ColumnData::Numeric(values) => {
             let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
             let count = present.len() as f64;
             let mean = (count > 0.0).then(|| present.iter().sum::<f64>() / count);
-            let std = mean.map(|m| (present.iter().map(|v| (v - m).powi(2)).sum::<f64>() / count).sqrt());
+            let std =
+                mean.map(|m| (present.iter().map(|v| (v - m).powi(2)).sum::<f64>() / count).sqrt());
             let mut bits: Vec<u64> = present.iter().map(|v| v.to_bits()).collect();
             bits.sort_unstable();
             bits.dedup();
@@ -83,7 +92,10 @@ fn describe_column(column: &kaskad_core::Column) -> ColumnMeta {
                 *counts.entry(v.as_str()).or_default() += 1;
             }
             let distinct = counts.len();
-            let mut top: Vec<(String, usize)> = counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let mut top: Vec<(String, usize)> = counts
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
             top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             top.truncate(TOP_CATEGORIES);
             ColumnMeta {
@@ -141,7 +153,10 @@ mod tests {
     fn describes_columns_and_hashes_content() {
         let f = Frame::new(vec![
             Column::numeric("x", vec![1.0, 3.0, f64::NAN]),
-            Column::categorical("c", vec![Some("a".into()), Some("a".into()), Some("b".into())]),
+            Column::categorical(
+                "c",
+                vec![Some("a".into()), Some("a".into()), Some("b".into())],
+            ),
         ])
         .unwrap();
         let m = describe(&f, None);

@@ -41,23 +41,32 @@ pub fn write_parquet(frame: &Frame, path: &Path) -> Result<(), CollectError> {
             match &c.data {
                 // NaN is our missing marker; Parquet readers expect nulls.
                 ColumnData::Numeric(v) => Arc::new(Float64Array::from(
-                    v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect::<Vec<_>>(),
+                    v.iter()
+                        .map(|x| (!x.is_nan()).then_some(*x))
+                        .collect::<Vec<_>>(),
                 )),
                 ColumnData::Categorical(v) => Arc::new(StringArray::from(v.clone())),
             }
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| parquet_error(path)(e.to_string()))?;
+    let batch = RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| parquet_error(path)(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir).map_err(CollectError::io(dir))?;
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(CollectError::io(&tmp))?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer =
-        ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| parquet_error(path)(e.to_string()))?;
-    writer.write(&batch).map_err(|e| parquet_error(path)(e.to_string()))?;
-    let file = writer.into_inner().map_err(|e| parquet_error(path)(e.to_string()))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props))
+        .map_err(|e| parquet_error(path)(e.to_string()))?;
+    writer
+        .write(&batch)
+        .map_err(|e| parquet_error(path)(e.to_string()))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| parquet_error(path)(e.to_string()))?;
     file.sync_all().map_err(CollectError::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(CollectError::io(path))?;
     Ok(())
@@ -89,12 +98,22 @@ fn column_from_arrow(name: &str, array: &ArrayRef, path: &Path) -> Result<Column
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
     let numeric = |values: Vec<f64>| Ok(Column::numeric(name, values));
-    let collect = |f: &dyn Fn(usize) -> f64| (0..array.len()).map(|i| if array.is_null(i) { f64::NAN } else { f(i) }).collect();
+    let collect = |f: &dyn Fn(usize) -> f64| {
+        (0..array.len())
+            .map(|i| if array.is_null(i) { f64::NAN } else { f(i) })
+            .collect()
+    };
     match array.data_type() {
         DataType::Float64 => numeric(collect(&|i| array.as_primitive::<Float64Type>().value(i))),
-        DataType::Float32 => numeric(collect(&|i| f64::from(array.as_primitive::<Float32Type>().value(i)))),
-        DataType::Int64 => numeric(collect(&|i| array.as_primitive::<Int64Type>().value(i) as f64)),
-        DataType::Int32 => numeric(collect(&|i| f64::from(array.as_primitive::<Int32Type>().value(i)))),
+        DataType::Float32 => numeric(collect(&|i| {
+            f64::from(array.as_primitive::<Float32Type>().value(i))
+        })),
+        DataType::Int64 => numeric(collect(&|i| {
+            array.as_primitive::<Int64Type>().value(i) as f64
+        })),
+        DataType::Int32 => numeric(collect(&|i| {
+            f64::from(array.as_primitive::<Int32Type>().value(i))
+        })),
         DataType::Utf8 => {
             let strings = array.as_string::<i32>();
             Ok(Column::categorical(

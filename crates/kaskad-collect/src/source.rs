@@ -95,20 +95,32 @@ impl Source {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn extension(path: &Path) -> String {
-    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// Reads a CSV or Parquet file. With `schema`, CSV columns take the kinds of
 /// earlier batches, so a word in a numeric column is an error with its line.
-pub fn read_table(path: &Path, schema: Option<&[(String, ColumnKind)]>) -> Result<Frame, CollectError> {
+pub fn read_table(
+    path: &Path,
+    schema: Option<&[(String, ColumnKind)]>,
+) -> Result<Frame, CollectError> {
     match extension(path).as_str() {
         "csv" => {
             let file = std::fs::File::open(path).map_err(CollectError::io(path))?;
-            Ok(kaskad_core::read_csv_reader(std::io::BufReader::new(file), path, schema)?)
+            Ok(kaskad_core::read_csv_reader(
+                std::io::BufReader::new(file),
+                path,
+                schema,
+            )?)
         }
         "parquet" => read_parquet(path),
         _ => Err(CollectError::UnsupportedFile {
@@ -137,7 +149,11 @@ fn shape(mut frame: Frame, path: &Path, plan: BatchPlan<'_>) -> Result<Frame, Co
             return Err(CollectError::UnknownColumns {
                 path: path.to_path_buf(),
                 columns: unknown.join(", "),
-                known: schema.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                known: schema
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
@@ -174,14 +190,29 @@ mod tests {
     #[test]
     fn file_source_orders_by_time_and_splits() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "d.csv", "m,x,leak\nMar-2018,3,a\nJan-2018,1,b\nFeb-2018,2,c\n");
+        let p = write(
+            dir.path(),
+            "d.csv",
+            "m,x,leak\nMar-2018,3,a\nJan-2018,1,b\nFeb-2018,2,c\n",
+        );
         let drop = vec!["leak".to_string()];
-        let plan = BatchPlan { drop: &drop, time: Some("m"), batch_rows: 2, schema: None };
+        let plan = BatchPlan {
+            drop: &drop,
+            time: Some("m"),
+            batch_rows: 2,
+            schema: None,
+        };
         let batches = Source::from_path(&p).unwrap().batches(plan).unwrap();
         assert_eq!(batches.len(), 2);
-        assert_eq!(batches[0].frame.column("x").unwrap().as_numeric().unwrap(), &[1.0, 2.0]);
+        assert_eq!(
+            batches[0].frame.column("x").unwrap().as_numeric().unwrap(),
+            &[1.0, 2.0]
+        );
         assert!(batches[0].frame.column("leak").is_none());
-        assert_eq!(batches[0].meta.time_range, Some(("Jan-2018".into(), "Feb-2018".into())));
+        assert_eq!(
+            batches[0].meta.time_range,
+            Some(("Jan-2018".into(), "Feb-2018".into()))
+        );
         assert_eq!(batches[1].origin, "d.csv rows 3–3");
     }
 
@@ -189,12 +220,28 @@ mod tests {
     fn bad_time_and_unknown_columns_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "d.csv", "m,x\nJan-2018,1\nlater,2\n");
-        let plan = BatchPlan { drop: &[], time: Some("m"), batch_rows: 2, schema: None };
-        let err = Source::File(p.clone()).batches(plan).unwrap_err().to_string();
+        let plan = BatchPlan {
+            drop: &[],
+            time: Some("m"),
+            batch_rows: 2,
+            schema: None,
+        };
+        let err = Source::File(p.clone())
+            .batches(plan)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("row 2") && err.contains("later"), "{err}");
         let schema = vec![("m".to_string(), ColumnKind::Categorical)];
-        let plan = BatchPlan { drop: &[], time: None, batch_rows: 2, schema: Some(&schema) };
-        let err = Source::Directory(dir.path().into()).batches(plan).unwrap_err().to_string();
+        let plan = BatchPlan {
+            drop: &[],
+            time: None,
+            batch_rows: 2,
+            schema: Some(&schema),
+        };
+        let err = Source::Directory(dir.path().into())
+            .batches(plan)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("columns x are not in the schema"), "{err}");
     }
 }

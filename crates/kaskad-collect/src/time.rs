@@ -9,7 +9,8 @@ pub fn time_key(value: &str) -> Option<f64> {
         return n.is_finite().then_some(n);
     }
     let day_number = |y: i64, m: i64, d: i64| -> Option<f64> {
-        ((1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y * 372 + (m - 1) * 31 + (d - 1)) as f64)
+        ((1..=12).contains(&m) && (1..=31).contains(&d))
+            .then_some((y * 372 + (m - 1) * 31 + (d - 1)) as f64)
     };
     let date_part = v.split(['T', ' ']).next().unwrap_or(v);
     let parts: Vec<&str> = date_part.split(['-', '/']).collect();
@@ -32,7 +33,10 @@ fn month_number(name: &str) -> Option<i64> {
     ];
     let lower = name.trim().to_ascii_lowercase();
     let prefix = lower.get(..3)?;
-    MONTHS.iter().position(|m| *m == prefix).map(|i| i as i64 + 1)
+    MONTHS
+        .iter()
+        .position(|m| *m == prefix)
+        .map(|i| i as i64 + 1)
 }
 
 #[cfg(test)]

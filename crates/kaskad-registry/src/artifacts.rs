@@ -22,7 +22,8 @@ pub fn write_artifact<T: Serialize>(dir: &Path, artifact: &T) -> Result<PathBuf,
     fs_err::create_dir_all(parent).map_err(io(parent))?;
     let tmp = parent.join(format!(
         ".{}.tmp",
-        dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        dir.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
     if tmp.exists() {
         fs_err::remove_dir_all(&tmp).map_err(io(&tmp))?;

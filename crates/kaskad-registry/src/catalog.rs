@@ -187,7 +187,9 @@ impl Catalog {
             conn,
             path: path.to_path_buf(),
         };
-        catalog.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")?;
+        catalog.exec(
+            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )?;
         let version: i64 = catalog
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -226,7 +228,9 @@ impl Catalog {
     pub fn setting(&self, key: &str) -> Result<Option<Value>, RegistryError> {
         let text: Option<String> = self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))?;
         text.map(|t| self.json(&t)).transpose()
@@ -246,7 +250,11 @@ impl Catalog {
     /// The id of the batch with this content hash, if stored.
     pub fn batch_by_hash(&self, hash: &str) -> Result<Option<i64>, RegistryError> {
         self.conn
-            .query_row("SELECT id FROM batches WHERE content_hash = ?1", [hash], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM batches WHERE content_hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -254,7 +262,9 @@ impl Catalog {
     /// The id the next batch will get; the raw file is named after it.
     pub fn next_batch_id(&self) -> Result<i64, RegistryError> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM batches", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM batches", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))
     }
 
@@ -324,36 +334,77 @@ impl Catalog {
             )
             .map_err(|e| self.err(e))?;
         type Row = (
-            i64, String, i64, i64, String, Option<String>, Option<String>, String,
-            String, String, Option<String>, Option<String>, Option<String>, bool,
+            i64,
+            String,
+            i64,
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            bool,
         );
         let rows: Vec<Row> = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
-                    r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?,
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
                 ))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.err(e))?;
         rows.into_iter()
-            .map(|(id, origin, rows, columns, hash, tmin, tmax, meta, raw, at, quality, drift, cleaned, processed)| {
-                Ok(BatchRecord {
+            .map(
+                |(
                     id,
                     origin,
-                    rows: rows as usize,
-                    columns: columns as usize,
-                    content_hash: hash,
-                    time_range: tmin.zip(tmax),
-                    meta: self.json(&meta)?,
-                    raw_path: raw.into(),
-                    collected_at: at,
-                    quality: quality.map(|q| self.json(&q)).transpose()?,
-                    drift: drift.map(|d| self.json(&d)).transpose()?,
-                    cleaned_path: cleaned.map(Into::into),
+                    rows,
+                    columns,
+                    hash,
+                    tmin,
+                    tmax,
+                    meta,
+                    raw,
+                    at,
+                    quality,
+                    drift,
+                    cleaned,
                     processed,
-                })
-            })
+                )| {
+                    Ok(BatchRecord {
+                        id,
+                        origin,
+                        rows: rows as usize,
+                        columns: columns as usize,
+                        content_hash: hash,
+                        time_range: tmin.zip(tmax),
+                        meta: self.json(&meta)?,
+                        raw_path: raw.into(),
+                        collected_at: at,
+                        quality: quality.map(|q| self.json(&q)).transpose()?,
+                        drift: drift.map(|d| self.json(&d)).transpose()?,
+                        cleaned_path: cleaned.map(Into::into),
+                        processed,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -402,46 +453,80 @@ impl Catalog {
                  FROM runs ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        type Row = (i64, Option<i64>, String, Option<bool>, Option<String>, Option<String>, String, i64);
+        type Row = (
+            i64,
+            Option<i64>,
+            String,
+            Option<bool>,
+            Option<String>,
+            Option<String>,
+            String,
+            i64,
+        );
         let rows: Vec<Row> = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.err(e))?;
         rows.into_iter()
-            .map(|(id, batch_id, started_at, ok, failed_stage, error, stages, rss)| {
-                let stages = serde_json::from_str(&stages).map_err(|e| RegistryError::Corrupt {
-                    path: self.path.clone(),
-                    message: format!("run {id}: stages do not parse: {e}"),
-                })?;
-                Ok(RunRecord {
-                    id,
-                    batch_id,
-                    started_at,
-                    // A run without an outcome was interrupted.
-                    ok: ok.unwrap_or(false),
-                    failed_stage: failed_stage.or_else(|| ok.is_none().then(|| "interrupted".to_string())),
-                    error,
-                    stages,
-                    peak_rss_bytes: rss as u64,
-                })
-            })
+            .map(
+                |(id, batch_id, started_at, ok, failed_stage, error, stages, rss)| {
+                    let stages =
+                        serde_json::from_str(&stages).map_err(|e| RegistryError::Corrupt {
+                            path: self.path.clone(),
+                            message: format!("run {id}: stages do not parse: {e}"),
+                        })?;
+                    Ok(RunRecord {
+                        id,
+                        batch_id,
+                        started_at,
+                        // A run without an outcome was interrupted.
+                        ok: ok.unwrap_or(false),
+                        failed_stage: failed_stage
+                            .or_else(|| ok.is_none().then(|| "interrupted".to_string())),
+                        error,
+                        stages,
+                        peak_rss_bytes: rss as u64,
+                    })
+                },
+            )
             .collect()
     }
 
     /// The version number the next registration of `name` will get.
     pub fn next_version(&self, name: &str) -> Result<i64, RegistryError> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 
     /// Registers a version (its artifact already written) and, when
     /// `aliases` is not empty, points those aliases at it, in one transaction.
-    pub fn register(&mut self, version: i64, new: &NewVersion, aliases: &[&str]) -> Result<(), RegistryError> {
+    pub fn register(
+        &mut self,
+        version: i64,
+        new: &NewVersion,
+        aliases: &[&str],
+    ) -> Result<(), RegistryError> {
         let path = self.path.clone();
-        let err = |source| RegistryError::Sqlite { path: path.clone(), source };
+        let err = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(
             "INSERT INTO versions (name, version, algorithm, params, metrics, cv_auc, trained_on,
@@ -485,40 +570,80 @@ impl Catalog {
                  FROM versions v WHERE ?1 IS NULL OR v.name = ?1 ORDER BY v.name, v.version",
             )
             .map_err(|e| self.err(e))?;
-        type Row = (String, i64, String, String, String, Option<f64>, String, String, f64, i64, String, Option<String>);
+        type Row = (
+            String,
+            i64,
+            String,
+            String,
+            String,
+            Option<f64>,
+            String,
+            String,
+            f64,
+            i64,
+            String,
+            Option<String>,
+        );
         let rows: Vec<Row> = stmt
             .query_map([name], |r| {
                 Ok((
-                    r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
-                    r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?,
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
                 ))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.err(e))?;
         rows.into_iter()
-            .map(|(name, version, algorithm, params, metrics, cv_auc, trained_on, artifact, secs, rss, at, aliases)| {
-                let trained_on: Vec<i64> = serde_json::from_str(&trained_on).map_err(|e| RegistryError::Corrupt {
-                    path: self.path.clone(),
-                    message: format!("{name}@{version}: trained_on does not parse: {e}"),
-                })?;
-                let mut aliases: Vec<String> =
-                    aliases.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default();
-                aliases.sort();
-                Ok(VersionRecord {
-                    params: self.json(&params)?,
-                    metrics: self.json(&metrics)?,
+            .map(
+                |(
                     name,
                     version,
                     algorithm,
+                    params,
+                    metrics,
                     cv_auc,
                     trained_on,
-                    artifact_path: artifact.into(),
+                    artifact,
+                    secs,
+                    rss,
+                    at,
                     aliases,
-                    train_seconds: secs,
-                    peak_rss_bytes: rss as u64,
-                    created_at: at,
-                })
-            })
+                )| {
+                    let trained_on: Vec<i64> =
+                        serde_json::from_str(&trained_on).map_err(|e| RegistryError::Corrupt {
+                            path: self.path.clone(),
+                            message: format!("{name}@{version}: trained_on does not parse: {e}"),
+                        })?;
+                    let mut aliases: Vec<String> = aliases
+                        .map(|a| a.split(',').map(str::to_string).collect())
+                        .unwrap_or_default();
+                    aliases.sort();
+                    Ok(VersionRecord {
+                        params: self.json(&params)?,
+                        metrics: self.json(&metrics)?,
+                        name,
+                        version,
+                        algorithm,
+                        cv_auc,
+                        trained_on,
+                        artifact_path: artifact.into(),
+                        aliases,
+                        train_seconds: secs,
+                        peak_rss_bytes: rss as u64,
+                        created_at: at,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -532,7 +657,8 @@ impl Catalog {
         let versions = self.versions(Some(name))?;
         if versions.is_empty() {
             let known: Vec<String> = {
-                let mut names: Vec<String> = self.versions(None)?.into_iter().map(|v| v.name).collect();
+                let mut names: Vec<String> =
+                    self.versions(None)?.into_iter().map(|v| v.name).collect();
                 names.dedup();
                 names
             };
@@ -544,7 +670,9 @@ impl Catalog {
         }
         let found = match selector.parse::<i64>() {
             Ok(number) => versions.into_iter().find(|v| v.version == number),
-            Err(_) => versions.into_iter().find(|v| v.aliases.iter().any(|a| a == selector)),
+            Err(_) => versions
+                .into_iter()
+                .find(|v| v.aliases.iter().any(|a| a == selector)),
         };
         found.ok_or_else(|| unknown(format!("`{name}` has no version or alias `{selector}`")))
     }
@@ -631,21 +759,32 @@ mod tests {
             raw_path: "raw/1.parquet".into(),
         };
         let id = c.insert_batch(&b).unwrap();
-        assert!(matches!(c.insert_batch(&b), Err(RegistryError::DuplicateBatch { id: 1, .. })));
+        assert!(matches!(
+            c.insert_batch(&b),
+            Err(RegistryError::DuplicateBatch { id: 1, .. })
+        ));
         assert!(!c.batches().unwrap()[0].processed);
         let run = c.start_run(Some(id)).unwrap();
         c.finish_run(run, &[], None, 0).unwrap();
         assert!(c.batches().unwrap()[0].processed);
         let failed = c.start_run(Some(id)).unwrap();
         let _ = failed;
-        assert_eq!(c.runs().unwrap()[1].failed_stage.as_deref(), Some("interrupted"));
+        assert_eq!(
+            c.runs().unwrap()[1].failed_stage.as_deref(),
+            Some("interrupted")
+        );
     }
 
     #[test]
     fn versions_aliases_and_references_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Catalog::open(&dir.path().join("k.db")).unwrap();
-        assert!(c.resolve("m").unwrap_err().to_string().contains("no model is registered"));
+        assert!(
+            c.resolve("m")
+                .unwrap_err()
+                .to_string()
+                .contains("no model is registered")
+        );
         c.register(1, &version("m"), &["champion"]).unwrap();
         c.register(2, &version("m"), &[]).unwrap();
         assert_eq!(c.next_version("m").unwrap(), 3);
@@ -655,7 +794,12 @@ mod tests {
         assert_eq!(c.resolve("m@champion").unwrap().version, 2);
         assert!(c.resolve("m@9").is_err());
         assert!(c.set_alias("m", "champion", 9).is_err());
-        assert!(c.resolve("other").unwrap_err().to_string().contains("known: m"));
+        assert!(
+            c.resolve("other")
+                .unwrap_err()
+                .to_string()
+                .contains("known: m")
+        );
         // Reopening keeps everything.
         drop(c);
         let c = Catalog::open(&dir.path().join("k.db")).unwrap();

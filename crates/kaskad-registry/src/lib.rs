@@ -13,6 +13,7 @@ mod error;
 
 pub use artifacts::{read_artifact, write_artifact};
 pub use catalog::{
-    BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RunRecord, StageRecord, VersionRecord,
+    BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RunRecord, StageRecord,
+    VersionRecord,
 };
 pub use error::RegistryError;

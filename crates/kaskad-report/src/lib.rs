@@ -1,1 +1,159 @@
-//! placeholder
+//! The self-contained HTML summary report of a kaskad home.
+//!
+//! `kaskad-report` owns the report's data model (plain structs the pipeline
+//! fills from its registry: batches with their quality and drift results,
+//! model versions, runs, inference calls) and its rendering into one HTML
+//! file ([`render_html`]). The page carries its own CSS and hand-drawn inline
+//! SVG charts and references nothing external, so it can be archived or
+//! mailed to a model validator and still open the same way years later.
+//!
+//! ```
+//! let html = kaskad_report::render_html(&kaskad_report::ReportData::default());
+//! assert!(html.starts_with("<!DOCTYPE html>"));
+//! ```
+
+mod html;
+mod sections;
+mod svg;
+
+pub use html::escape;
+use serde::{Deserialize, Serialize};
+
+/// Everything the report shows; the pipeline fills it, [`render_html`] draws it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReportData {
+    pub title: String,
+    pub generated_at: String,
+    /// The kaskad home directory the report describes.
+    pub home: String,
+    pub model_name: String,
+    /// Champion as `"name@version"`, if one is aliased.
+    pub champion: Option<String>,
+    pub batches: Vec<BatchRow>,
+    pub versions: Vec<VersionRow>,
+    pub runs: Vec<RunRow>,
+    pub inference: Vec<InferenceRow>,
+}
+
+/// One collected data batch with the results of its checks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BatchRow {
+    pub id: i64,
+    pub source: String,
+    pub rows: usize,
+    pub columns: usize,
+    pub time_range: Option<String>,
+    pub content_hash: String,
+    pub collected_at: String,
+    pub quality: Option<QualityRow>,
+    pub drift: Option<DriftRow>,
+}
+
+/// Data-quality summary of one batch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct QualityRow {
+    pub missing_cell_share: f64,
+    pub duplicate_rows: usize,
+    pub dropped_rows: usize,
+    pub dropped_columns: Vec<String>,
+    pub clipped_cells: usize,
+    pub warnings: usize,
+    pub failures: usize,
+    /// Finding messages, in the order the checks produced them.
+    pub findings: Vec<String>,
+}
+
+/// Drift of one batch against the reference data.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DriftRow {
+    pub max_psi: f64,
+    pub drifted_columns: usize,
+    /// `(column, psi, p-value)` for every compared column.
+    pub columns: Vec<(String, f64, f64)>,
+}
+
+/// One registered model version and its hold-out metrics.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct VersionRow {
+    pub version: i64,
+    pub algorithm: String,
+    /// Chosen hyperparameters as JSON text.
+    pub params: String,
+    pub auc: f64,
+    pub gini: f64,
+    pub ks: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub cv_auc: Option<f64>,
+    /// Ids of the batches the version was trained on.
+    pub trained_on: Vec<i64>,
+    pub aliases: Vec<String>,
+    pub train_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub created_at: String,
+}
+
+/// One pipeline run and the outcome of each of its stages.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub batch_id: Option<i64>,
+    pub started_at: String,
+    pub ok: bool,
+    /// `(stage, ok, seconds, detail)` in execution order.
+    pub stages: Vec<(String, bool, f64, String)>,
+    pub peak_rss_bytes: u64,
+}
+
+/// One scoring (inference) call.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct InferenceRow {
+    pub at: String,
+    /// The model that scored, as `"name@version"`.
+    pub model: String,
+    pub rows: usize,
+    pub seconds: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// Renders the whole report as one self-contained HTML document.
+pub fn render_html(data: &ReportData) -> String {
+    let title = if data.title.is_empty() {
+        "kaskad report"
+    } else {
+        &data.title
+    };
+    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#);
+    out.push_str(&format!("<title>{}</title>", escape(title)));
+    out.push_str(&format!("<style>{CSS}</style></head><body><main>"));
+    out.push_str(&sections::header(data, title));
+    out.push_str(&sections::quality(&data.batches));
+    out.push_str(&sections::drift(&data.batches));
+    out.push_str(&sections::versions(&data.versions));
+    out.push_str(&sections::runs(&data.runs));
+    out.push_str(&sections::inference(&data.inference));
+    out.push_str("</main></body></html>\n");
+    out
+}
+
+/// Sober print-friendly styling: system fonts (nothing to download), thin
+/// rules, right-aligned numbers, colour only for ok/failed.
+const CSS: &str = "\
+body{margin:0;background:#fafafa;color:#222;font:14px/1.45 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}\
+main{max-width:1200px;margin:0 auto;padding:24px 32px;background:#fff}\
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:32px 0 8px;padding-bottom:4px;border-bottom:2px solid #333}\
+.meta{color:#555;margin:0 0 12px}.summary{display:flex;gap:24px;flex-wrap:wrap;margin:12px 0}\
+.summary div{border:1px solid #ccc;padding:8px 14px;min-width:110px}.summary b{display:block;font-size:20px}\
+table{border-collapse:collapse;width:100%;margin:8px 0 16px;font-size:13px}\
+th,td{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}\
+th{background:#f0f0f0;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
+tbody tr:nth-child(even){background:#f8f8f8}ul.cell{margin:0;padding-left:16px}\
+code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}\
+.ok{color:#1a7f37;font-weight:600}.fail{color:#b3261e;font-weight:600}.note{color:#555;font-size:13px}\
+figure{margin:8px 0 16px}figcaption{color:#555;font-size:13px}svg.chart{width:100%;max-width:720px;height:auto}\
+svg .tick,svg .legend{font-size:11px;fill:#333}\
+@media print{body{background:#fff}main{padding:0}h2{break-after:avoid}tr{break-inside:avoid}}";

@@ -1,0 +1,111 @@
+//! The command line: every command and flag, with its help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaskad",
+    version,
+    about = "MLOps engine for credit scoring: collect → analyze → prepare → train → validate → serve"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a home: kaskad.toml (every option commented), the catalog, folders.
+    Init(InitArgs),
+    /// Take the next pending batch (or all of them) through every stage.
+    Update(UpdateArgs),
+    /// Score a CSV file with a registered model; prints the path of the output.
+    Inference(InferenceArgs),
+    /// Write the summary report (self-contained HTML); prints its path.
+    Summary(HomeArgs),
+    /// List collected batches with their meta-parameters.
+    Batches(ListArgs),
+    /// List registered model versions with their metrics.
+    Models(ListArgs),
+    /// The whole flow on the bundled credit data, end to end.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HomeArgs {
+    /// The kaskad home (folder with kaskad.toml).
+    #[arg(long, env = "KASKAD_HOME")]
+    pub home: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// CSV or Parquet file split into batches, or a directory new files arrive in.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Target column.
+    #[arg(long)]
+    pub target: String,
+    /// Target value that means default (bad = 1); repeat for several.
+    #[arg(long, required = true)]
+    pub positive: Vec<String>,
+    /// Registered model name.
+    #[arg(long, default_value = "default_risk")]
+    pub name: String,
+    /// Column that orders the stream (e.g. issue_month); default: file order.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Rows per batch when a file is split into a stream.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_rows: usize,
+    /// Columns to drop on arrival (leakage, free text), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub drop: Vec<String>,
+    /// Replace an existing kaskad.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// Process every pending batch, not just the next one.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InferenceArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// CSV file of applications (raw columns, as collected).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// NAME, NAME@VERSION or NAME@ALIAS; default: the champion of the configured name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Where to write the scored CSV; default: HOME/predictions/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Home to create (must not exist yet, or be empty).
+    #[arg(long, env = "KASKAD_HOME", default_value = "kaskad-demo")]
+    pub home: PathBuf,
+}

@@ -1,0 +1,111 @@
+//! `kaskad inference`: score a CSV file; the output holds every input
+//! column as it was, plus `score` and `predict`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use kaskad_registry::InferenceRecord;
+
+use crate::artifact::ModelArtifact;
+use crate::cli::InferenceArgs;
+use crate::home::{Home, write_atomic};
+use crate::memory::peak_rss_bytes;
+
+pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home.home);
+    let options = home.options()?;
+    let catalog = home.catalog()?;
+    let reference = args
+        .model
+        .clone()
+        .unwrap_or_else(|| options.data.name.clone());
+    let record = catalog.resolve(&reference)?;
+    let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let start = Instant::now();
+    let (out, rows) = score_file(&artifact, &args.file, args.out.clone(), &home)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let model = format!("{}@{}", record.name, record.version);
+    catalog.record_inference(&InferenceRecord {
+        at: String::new(),
+        model: model.clone(),
+        input_path: args.file.clone(),
+        output_path: out.clone(),
+        rows,
+        seconds,
+        peak_rss_bytes: peak_rss_bytes(),
+    })?;
+    eprintln!("{model}: scored {rows} rows in {:.1} ms", seconds * 1e3);
+    println!("{}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scores `file` with `artifact` and writes the output CSV; returns its path and row count.
+pub fn score_file(
+    artifact: &ModelArtifact,
+    file: &Path,
+    out: Option<PathBuf>,
+    home: &Home,
+) -> anyhow::Result<(PathBuf, usize)> {
+    let reader = fs_err::File::open(file)?;
+    let frame = kaskad_core::read_csv_reader(
+        std::io::BufReader::new(reader),
+        file,
+        Some(artifact.input_columns()),
+    )?;
+    let missing: Vec<&str> = artifact
+        .input_columns()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| frame.column(n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: the model needs columns that the file lacks: {}",
+            file.display(),
+            missing.join(", ")
+        );
+    }
+    let scores = artifact
+        .score(&frame)
+        .with_context(|| format!("scoring {}", file.display()))?;
+    // The output repeats each input record byte for byte, so nothing the
+    // user sent is reformatted or lost.
+    let mut input = csv::Reader::from_path(file).with_context(|| format!("{}", file.display()))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = input.headers()?.clone();
+    header.push_field("score");
+    header.push_field("predict");
+    writer.write_record(&header)?;
+    for (record, score) in input.records().zip(&scores) {
+        let mut record = record?;
+        record.push_field(&score.to_string());
+        record.push_field(if *score >= artifact.threshold {
+            "1"
+        } else {
+            "0"
+        });
+        writer.write_record(&record)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing CSV: {e}"))?;
+    let out = match out {
+        Some(path) => path,
+        None => {
+            let stem = file
+                .file_stem()
+                .map_or("input".into(), |s| s.to_string_lossy().into_owned());
+            home.predictions_dir().join(format!(
+                "{stem}.{}-{}.scored.csv",
+                artifact.name, artifact.version
+            ))
+        }
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs_err::create_dir_all(dir)?;
+    }
+    write_atomic(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok((out, scores.len()))
+}

@@ -1,0 +1,77 @@
+//! `kaskad batches` and `kaskad models`: the catalog, as a table or JSON.
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::cli::ListArgs;
+use crate::home::Home;
+
+pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home.home);
+    home.options()?;
+    let batches = home.catalog()?.batches()?;
+    if args.json {
+        let rows: Vec<Value> = batches
+            .iter()
+            .map(|b| {
+                json!({
+                    "id": b.id, "origin": b.origin, "rows": b.rows, "columns": b.columns,
+                    "content_hash": b.content_hash, "time_range": b.time_range,
+                    "collected_at": b.collected_at, "processed": b.processed,
+                    "raw_path": b.raw_path, "meta": b.meta, "quality": b.quality, "drift": b.drift,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:>4}  {:<32} {:>7} {:>4}  {:<22} {:<9}",
+            "id", "origin", "rows", "cols", "time range", "processed"
+        );
+        for b in &batches {
+            let range = b
+                .time_range
+                .as_ref()
+                .map_or(String::new(), |(a, z)| format!("{a} … {z}"));
+            println!(
+                "{:>4}  {:<32} {:>7} {:>4}  {:<22} {:<9}",
+                b.id, b.origin, b.rows, b.columns, range, b.processed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn models(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home.home);
+    home.options()?;
+    let versions = home.catalog()?.versions(None)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&versions)?);
+    } else {
+        println!(
+            "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} params",
+            "model", "algo", "AUC", "Gini", "KS", "aliases"
+        );
+        for v in &versions {
+            let metric = |k: &str| {
+                v.metrics
+                    .get(k)
+                    .and_then(Value::as_f64)
+                    .map_or("-".into(), |x| format!("{x:.4}"))
+            };
+            println!(
+                "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} {}",
+                format!("{}@{}", v.name, v.version),
+                v.algorithm,
+                metric("auc"),
+                metric("gini"),
+                metric("ks"),
+                v.aliases.join(","),
+                v.params
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

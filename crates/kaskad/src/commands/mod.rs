@@ -1,0 +1,8 @@
+//! One module per command; each turns arguments into calls on the stages.
+
+pub mod demo;
+pub mod inference;
+pub mod init;
+pub mod listing;
+pub mod summary;
+pub mod update;

@@ -1,0 +1,188 @@
+//! `kaskad summary`: the report, batch after batch, as one HTML file.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kaskad_report::{
+    BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow, render_html,
+};
+use serde_json::Value;
+
+use crate::cli::HomeArgs;
+use crate::home::{Home, write_atomic};
+
+pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home);
+    let options = home.options()?;
+    let catalog = home.catalog()?;
+    let now = now_utc();
+    let versions = catalog.versions(Some(&options.data.name))?;
+    let data = ReportData {
+        title: format!("kaskad summary: {}", options.data.name),
+        generated_at: now.clone(),
+        home: home.root.display().to_string(),
+        model_name: options.data.name.clone(),
+        champion: versions
+            .iter()
+            .find(|v| v.aliases.iter().any(|a| a == "champion"))
+            .map(|v| format!("{}@{}", v.name, v.version)),
+        batches: catalog.batches()?.into_iter().map(batch_row).collect(),
+        versions: versions.into_iter().map(version_row).collect(),
+        runs: catalog.runs()?.into_iter().map(run_row).collect(),
+        inference: catalog
+            .inferences()?
+            .into_iter()
+            .map(|i| InferenceRow {
+                at: i.at,
+                model: i.model,
+                rows: i.rows,
+                seconds: i.seconds,
+                peak_rss_bytes: i.peak_rss_bytes,
+            })
+            .collect(),
+    };
+    let html = render_html(&data);
+    let dir = home.reports_dir();
+    fs_err::create_dir_all(&dir)?;
+    let path = dir.join(format!("summary-{}.html", now.replace([':', '-'], "")));
+    write_atomic(&path, html.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn f(value: &Value, key: &str) -> f64 {
+    value.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn batch_row(b: kaskad_registry::BatchRecord) -> BatchRow {
+    let quality = b.quality.as_ref().map(|q| {
+        let findings: Vec<&Value> = q
+            .get("findings")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let count = |level: &str| {
+            findings
+                .iter()
+                .filter(|x| x.get("level").and_then(Value::as_str) == Some(level))
+                .count()
+        };
+        QualityRow {
+            missing_cell_share: f(q, "missing_cell_share"),
+            duplicate_rows: f(q, "duplicate_rows") as usize,
+            dropped_rows: f(q, "dropped_rows") as usize,
+            dropped_columns: q
+                .get("dropped_columns")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            clipped_cells: f(q, "clipped_cells") as usize,
+            warnings: count("warn"),
+            failures: count("fail"),
+            findings: findings
+                .iter()
+                .filter_map(|x| x.get("message").and_then(Value::as_str).map(str::to_string))
+                .collect(),
+        }
+    });
+    let drift = b.drift.as_ref().map(|d| DriftRow {
+        max_psi: f(d, "max_psi"),
+        drifted_columns: f(d, "drifted_columns") as usize,
+        columns: d
+            .get("columns")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        (
+                            c.get("column")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            f(c, "psi"),
+                            f(c, "p_value"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    });
+    BatchRow {
+        id: b.id,
+        source: b.origin,
+        rows: b.rows,
+        columns: b.columns,
+        time_range: b.time_range.map(|(a, z)| format!("{a} … {z}")),
+        content_hash: b.content_hash,
+        collected_at: b.collected_at,
+        quality,
+        drift,
+    }
+}
+
+fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
+    let m = &v.metrics;
+    VersionRow {
+        version: v.version,
+        algorithm: v.algorithm,
+        params: v.params.to_string(),
+        auc: f(m, "auc"),
+        gini: f(m, "gini"),
+        ks: f(m, "ks"),
+        log_loss: f(m, "log_loss"),
+        brier: f(m, "brier"),
+        precision: f(m, "precision"),
+        recall: f(m, "recall"),
+        f1: f(m, "f1"),
+        cv_auc: v.cv_auc,
+        trained_on: v.trained_on,
+        aliases: v.aliases,
+        train_seconds: v.train_seconds,
+        peak_rss_bytes: v.peak_rss_bytes,
+        created_at: v.created_at,
+    }
+}
+
+fn run_row(r: kaskad_registry::RunRecord) -> RunRow {
+    RunRow {
+        id: r.id,
+        batch_id: r.batch_id,
+        started_at: r.started_at,
+        ok: r.ok,
+        stages: r
+            .stages
+            .into_iter()
+            .map(|s| (s.stage, s.ok, s.seconds, s.detail))
+            .collect(),
+        peak_rss_bytes: r.peak_rss_bytes,
+    }
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`, without a date crate.
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,34 @@
+//! The kaskad binary's library: the command line and the pipeline that wires
+//! the stages together.
+//!
+//! Each stage lives in its own crate (`kaskad-collect`, `kaskad-analyze`,
+//! `kaskad-prepare`, `kaskad-train`, `kaskad-validate`, `kaskad-registry`,
+//! `kaskad-report`); this crate owns the *home* (the folder holding
+//! `kaskad.toml`, `kaskad.db`, `raw/`, `models/`, `reports/`), the order in
+//! which stages run in `update`, and the commands a user types.
+
+pub mod artifact;
+pub mod cli;
+mod commands;
+mod home;
+mod memory;
+mod pipeline;
+mod progress;
+
+use std::process::ExitCode;
+
+pub use home::Home;
+
+/// Runs one command; `Ok` carries the exit code the command chose.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    use cli::Command;
+    match cli.command {
+        Command::Init(args) => commands::init::run(&args),
+        Command::Update(args) => commands::update::run(&args),
+        Command::Inference(args) => commands::inference::run(&args),
+        Command::Summary(args) => commands::summary::run(&args),
+        Command::Batches(args) => commands::listing::batches(&args),
+        Command::Models(args) => commands::listing::models(&args),
+        Command::Demo(args) => commands::demo::run(&args),
+    }
+}

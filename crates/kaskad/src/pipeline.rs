@@ -1,0 +1,711 @@
+//! `update`: one batch through collect → analyze → prepare → train →
+//! validate → serve, each stage recorded in the run.
+//!
+//! Crash safety comes from ordering: every file is written atomically before
+//! the catalog row that refers to it, and a batch counts as processed only
+//! when its run is closed as successful. A process killed anywhere leaves a
+//! batch that is either unknown (collected again) or stored but unprocessed
+//! (resumed by the next `update`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use kaskad_analyze::{Reference, assess_and_clean, drift};
+use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
+use kaskad_core::config::Options;
+use kaskad_core::{ColumnKind, Frame, binary_target};
+use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
+use kaskad_train::{Hyperparams, fit, grid};
+use kaskad_validate::{Metrics, evaluate, holdout, roc_auc, time_series_folds};
+use serde_json::json;
+
+use crate::artifact::{FORMAT, FORMAT_VERSION, ModelArtifact};
+use crate::home::Home;
+use crate::memory::peak_rss_bytes;
+
+const REFERENCE_KEY: &str = "reference";
+const SCHEMA_KEY: &str = "schema";
+
+/// Why a stage stopped the run.
+#[derive(Debug)]
+pub struct StageFailure {
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+/// What one batch's run ended with.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub batch_id: Option<i64>,
+    pub failure: Option<StageFailure>,
+    pub champion: Option<String>,
+    pub stages: Vec<StageRecord>,
+}
+
+/// Where the pipeline runs: the home, its configuration and catalog.
+pub struct Pipeline<'a> {
+    pub home: &'a Home,
+    pub options: &'a Options,
+    pub catalog: &'a mut Catalog,
+}
+
+fn fail(stage: &'static str, reason: impl std::fmt::Display) -> StageFailure {
+    StageFailure {
+        stage,
+        reason: reason.to_string(),
+    }
+}
+
+/// Runs `body` as one stage: times it and records its outcome.
+fn stage<T>(
+    stages: &mut Vec<StageRecord>,
+    name: &'static str,
+    body: impl FnOnce() -> Result<(T, String), StageFailure>,
+) -> Result<T, StageFailure> {
+    let start = Instant::now();
+    let result = body();
+    let seconds = start.elapsed().as_secs_f64();
+    match result {
+        Ok((value, detail)) => {
+            stages.push(StageRecord {
+                stage: name.into(),
+                ok: true,
+                seconds,
+                detail,
+            });
+            Ok(value)
+        }
+        Err(failure) => {
+            stages.push(StageRecord {
+                stage: name.into(),
+                ok: false,
+                seconds,
+                detail: failure.reason.clone(),
+            });
+            Err(failure)
+        }
+    }
+}
+
+/// A candidate of one family, fitted and measured on the hold-out.
+struct Candidate {
+    params: Hyperparams,
+    cv_auc: Option<f64>,
+    artifact: ModelArtifact,
+    metrics: Metrics,
+    train_seconds: f64,
+}
+
+impl Pipeline<'_> {
+    /// Processes the next batch: a stored but unprocessed one first, else the
+    /// next new batch of the source. `None` when nothing is pending.
+    pub fn process_next(&mut self) -> anyhow::Result<Option<BatchOutcome>> {
+        let mut stages = Vec::new();
+        let resumed = self.catalog.batches()?.into_iter().find(|b| !b.processed);
+        let batch_id = match resumed {
+            Some(batch) => {
+                stages.push(StageRecord {
+                    stage: "collect".into(),
+                    ok: true,
+                    seconds: 0.0,
+                    detail: format!(
+                        "batch {} ({}) was collected earlier; resumed",
+                        batch.id, batch.origin
+                    ),
+                });
+                batch.id
+            }
+            None => match self.collect(&mut stages) {
+                Ok(Some(id)) => id,
+                Ok(None) => return Ok(None),
+                Err(failure) => {
+                    let run = self.catalog.start_run(None)?;
+                    self.catalog.finish_run(
+                        run,
+                        &stages,
+                        Some((failure.stage, &failure.reason)),
+                        peak_rss_bytes(),
+                    )?;
+                    return Ok(Some(BatchOutcome {
+                        batch_id: None,
+                        failure: Some(failure),
+                        champion: None,
+                        stages,
+                    }));
+                }
+            },
+        };
+        let run = self.catalog.start_run(Some(batch_id))?;
+        let result = self.process(batch_id, run, &mut stages);
+        let (failure, champion) = match result {
+            Ok(champion) => (None, champion),
+            Err(failure) => (Some(failure), None),
+        };
+        self.catalog.finish_run(
+            run,
+            &stages,
+            failure.as_ref().map(|f| (f.stage, f.reason.as_str())),
+            peak_rss_bytes(),
+        )?;
+        Ok(Some(BatchOutcome {
+            batch_id: Some(batch_id),
+            failure,
+            champion,
+            stages,
+        }))
+    }
+
+    /// Stage 1: reads the next new batch from the source into the raw store.
+    fn collect(&mut self, stages: &mut Vec<StageRecord>) -> Result<Option<i64>, StageFailure> {
+        let options = self.options;
+        let catalog = &*self.catalog;
+        let raw_dir = self.home.raw_dir();
+        stage(stages, "collect", || {
+            let schema: Option<Vec<(String, ColumnKind)>> = catalog
+                .setting(SCHEMA_KEY)
+                .map_err(|e| fail("collect", e))?
+                .and_then(|v| serde_json::from_value(v).ok());
+            let source = Source::from_path(&options.data.source).map_err(|e| fail("collect", e))?;
+            let time = (!options.data.time.is_empty()).then_some(options.data.time.as_str());
+            let plan = BatchPlan {
+                drop: &options.data.drop,
+                time,
+                batch_rows: options.collect.batch_rows,
+                schema: schema.as_deref(),
+            };
+            let candidates = source.batches(plan).map_err(|e| fail("collect", e))?;
+            let stored = catalog.batches().map_err(|e| fail("collect", e))?;
+            let mut refused = Vec::new();
+            for candidate in candidates {
+                if let Some(same) = stored
+                    .iter()
+                    .find(|b| b.content_hash == candidate.meta.content_hash)
+                {
+                    if same.origin != candidate.origin {
+                        refused.push(format!(
+                            "{} has the same content as batch {} ({}); refused",
+                            candidate.origin, same.id, same.origin
+                        ));
+                    }
+                    continue;
+                }
+                for message in &refused {
+                    eprintln!("{message}");
+                }
+                let id = catalog.next_batch_id().map_err(|e| fail("collect", e))?;
+                let raw_path = raw_dir.join(format!("batch-{id:06}.parquet"));
+                write_parquet(&candidate.frame, &raw_path).map_err(|e| fail("collect", e))?;
+                let meta = serde_json::to_value(&candidate.meta).map_err(|e| fail("collect", e))?;
+                let new = NewBatch {
+                    origin: candidate.origin.clone(),
+                    rows: candidate.meta.rows,
+                    columns: candidate.frame.n_cols(),
+                    content_hash: candidate.meta.content_hash.clone(),
+                    time_range: candidate.meta.time_range.clone(),
+                    meta,
+                    raw_path,
+                };
+                let id = catalog.insert_batch(&new).map_err(|e| fail("collect", e))?;
+                if schema.is_none() {
+                    let kinds: Vec<(String, ColumnKind)> = candidate
+                        .frame
+                        .columns()
+                        .iter()
+                        .map(|c| (c.name.clone(), c.kind()))
+                        .collect();
+                    catalog
+                        .set_setting(SCHEMA_KEY, &json!(kinds))
+                        .map_err(|e| fail("collect", e))?;
+                }
+                let detail = format!(
+                    "batch {id}: {} ({} rows × {} columns, {:.1}% missing)",
+                    candidate.origin,
+                    candidate.meta.rows,
+                    candidate.frame.n_cols(),
+                    100.0 * candidate.meta.missing_rate
+                );
+                return Ok((Some(id), detail));
+            }
+            for message in &refused {
+                eprintln!("{message}");
+            }
+            Ok((None, "no new batch".into()))
+        })
+        .map(|id| {
+            if id.is_none() {
+                stages.clear();
+            }
+            id
+        })
+    }
+
+    /// Stages 2–6 for a stored batch; returns the champion reference when it moved.
+    fn process(
+        &mut self,
+        batch_id: i64,
+        run: i64,
+        stages: &mut Vec<StageRecord>,
+    ) -> Result<Option<String>, StageFailure> {
+        let cleaned = self.analyze(batch_id, stages)?;
+        let data = stage(stages, "prepare", || self.prepare(batch_id, &cleaned))?;
+        let candidates = stage(stages, "train", || self.train(&data))?;
+        let champion = stage(stages, "validate", || self.validate(&data, candidates, run))?;
+        stage(stages, "serve", || self.serve(&data))?;
+        Ok(champion)
+    }
+
+    /// Stage 2: quality, cleaning, drift; stores the cleaned batch.
+    fn analyze(
+        &mut self,
+        batch_id: i64,
+        stages: &mut Vec<StageRecord>,
+    ) -> Result<Frame, StageFailure> {
+        let options = self.options;
+        let catalog = &*self.catalog;
+        let raw_dir = self.home.raw_dir();
+        stage(stages, "analyze", || {
+            let err = |e: &dyn std::fmt::Display| fail("analyze", e);
+            let batch = catalog
+                .batches()
+                .map_err(|e| err(&e))?
+                .into_iter()
+                .find(|b| b.id == batch_id)
+                .ok_or_else(|| {
+                    fail("analyze", format!("batch {batch_id} is not in the catalog"))
+                })?;
+            let raw = read_parquet(&batch.raw_path).map_err(|e| err(&e))?;
+            let target = &options.data.target;
+            raw.require(target).map_err(|e| err(&e))?;
+            let reference: Option<Reference> = catalog
+                .setting(REFERENCE_KEY)
+                .map_err(|e| err(&e))?
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| err(&e))?;
+            let (cleaned, quality) =
+                assess_and_clean(&raw, target, reference.as_ref(), &options.quality);
+            let drift_report = reference
+                .as_ref()
+                .map(|r| drift(&cleaned, r, target, &options.drift));
+            let ok = !quality.failed() && !drift_report.as_ref().is_some_and(|d| d.failed());
+            let cleaned_path = raw_dir.join(format!("batch-{batch_id:06}.clean.parquet"));
+            if ok {
+                write_parquet(&cleaned, &cleaned_path).map_err(|e| err(&e))?;
+            }
+            catalog
+                .record_analysis(
+                    batch_id,
+                    &json!(quality),
+                    drift_report.as_ref().map(|d| json!(d)).as_ref(),
+                    ok.then_some(cleaned_path.as_path()),
+                    ok,
+                )
+                .map_err(|e| err(&e))?;
+            let findings: Vec<String> = quality
+                .findings
+                .iter()
+                .chain(drift_report.iter().flat_map(|d| d.findings.iter()))
+                .filter(|f| matches!(f.level, kaskad_analyze::Level::Fail))
+                .map(|f| f.message.clone())
+                .collect();
+            if !ok {
+                return Err(fail("analyze", findings.join("; ")));
+            }
+            if reference.is_none() {
+                let reference = Reference::build(&cleaned, target, &options.drift);
+                catalog
+                    .set_setting(REFERENCE_KEY, &json!(reference))
+                    .map_err(|e| err(&e))?;
+            }
+            let detail = format!(
+                "{} → {} rows, {} warnings{}",
+                quality.rows_in,
+                quality.rows_out,
+                quality
+                    .findings
+                    .iter()
+                    .filter(|f| matches!(f.level, kaskad_analyze::Level::Warn))
+                    .count(),
+                drift_report.map_or(String::from(", reference batch"), |d| format!(
+                    ", drift: {} columns, max PSI {:.3}",
+                    d.drifted_columns, d.max_psi
+                ))
+            );
+            Ok((cleaned, detail))
+        })
+    }
+
+    /// Stage 3: assembles the training data (every processed batch and this
+    /// one, in stream order) and splits off the time-ordered hold-out.
+    fn prepare(
+        &self,
+        batch_id: i64,
+        current: &Frame,
+    ) -> Result<(TrainingData, String), StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("prepare", e);
+        let mut frames = Vec::new();
+        let mut trained_on = Vec::new();
+        for batch in self.catalog.batches().map_err(|e| err(&e))? {
+            if batch.processed && batch.id != batch_id {
+                let path = batch.cleaned_path.ok_or_else(|| {
+                    fail(
+                        "prepare",
+                        format!("processed batch {} has no cleaned data", batch.id),
+                    )
+                })?;
+                frames.push(read_parquet(&path).map_err(|e| err(&e))?);
+                trained_on.push(batch.id);
+            }
+        }
+        frames.push(current.clone());
+        trained_on.push(batch_id);
+        let mut all = Frame::vstack(&frames).map_err(|e| err(&e))?;
+        let target_column = all.remove(&self.options.data.target).ok_or_else(|| {
+            fail(
+                "prepare",
+                format!("target column `{}` is missing", self.options.data.target),
+            )
+        })?;
+        let y = binary_target(&target_column, &self.options.data.positive).map_err(|e| err(&e))?;
+        if !self.options.data.time.is_empty() {
+            // The time column orders the stream; as a feature it would only
+            // describe when a loan was made, never seen again at scoring time.
+            all.remove(&self.options.data.time);
+        }
+        let n = y.len();
+        // The hold-out is the newest rows, never more than this batch, so the
+        // current champion (trained before this batch) has not seen them.
+        let (_, split) = holdout(n, self.options.validate.holdout);
+        let holdout_rows = split.len().min(current.n_rows()).max(1);
+        let train_rows: Vec<usize> = (0..n - holdout_rows).collect();
+        let test_rows: Vec<usize> = (n - holdout_rows..n).collect();
+        let positives = y.iter().filter(|&&v| v == 1).count();
+        let detail = format!(
+            "{} rows from {} batches ({} positive), {} features; hold-out {} newest rows",
+            n,
+            trained_on.len(),
+            positives,
+            all.n_cols(),
+            holdout_rows
+        );
+        let data = TrainingData {
+            train_x: all.take(&train_rows),
+            train_y: train_rows.iter().map(|&r| y[r]).collect(),
+            test_x: all.take(&test_rows),
+            test_y: test_rows.iter().map(|&r| y[r]).collect(),
+            trained_on,
+        };
+        Ok((data, detail))
+    }
+
+    /// Stage 4: the hyperparameter search with time-series CV, then each
+    /// family's best refitted on the training rows.
+    fn train(&self, data: &TrainingData) -> Result<(Vec<Candidate>, String), StageFailure> {
+        let options = self.options;
+        let positives = data.train_y.iter().filter(|&&v| v == 1).count();
+        if positives == 0 || positives == data.train_y.len() {
+            return Err(fail(
+                "train",
+                format!(
+                    "target `{}` has {} rows equal to {} among {} training rows: both classes are needed",
+                    options.data.target,
+                    positives,
+                    options.data.positive.join(" or "),
+                    data.train_y.len()
+                ),
+            ));
+        }
+        let folds = time_series_folds(data.train_y.len(), options.validate.cv_folds);
+        let mut best: Vec<(Hyperparams, Option<f64>)> = Vec::new();
+        for params in grid(&options.train) {
+            let cv = cross_validate(&data.train_x, &data.train_y, &folds, &params, options);
+            match best
+                .iter_mut()
+                .find(|(p, _)| p.algorithm() == params.algorithm())
+            {
+                Some(slot) if cv.unwrap_or(f64::MIN) > slot.1.unwrap_or(f64::MIN) => {
+                    *slot = (params, cv)
+                }
+                Some(_) => {}
+                None => best.push((params, cv)),
+            }
+        }
+        let mut candidates = Vec::new();
+        for (params, cv_auc) in best {
+            let start = Instant::now();
+            let preprocessor = kaskad_prepare::Preprocessor::fit(&data.train_x, &options.prepare)
+                .map_err(|e| fail("train", e))?;
+            let x = preprocessor
+                .transform(&data.train_x)
+                .map_err(|e| fail("train", e))?;
+            let model = fit(&x, &data.train_y, &params, options.train.seed)
+                .map_err(|e| fail("train", e))?;
+            let train_seconds = start.elapsed().as_secs_f64();
+            let artifact = ModelArtifact {
+                format: FORMAT.into(),
+                format_version: FORMAT_VERSION,
+                name: options.data.name.clone(),
+                version: 0,
+                target: options.data.target.clone(),
+                positive: options.data.positive.clone(),
+                threshold: options.validate.threshold,
+                params: params.clone(),
+                preprocessor,
+                model,
+                trained_on: data.trained_on.clone(),
+            };
+            let scores = artifact.score(&data.test_x).map_err(|e| fail("train", e))?;
+            let metrics = evaluate(&data.test_y, &scores, options.validate.threshold);
+            candidates.push(Candidate {
+                params,
+                cv_auc,
+                artifact,
+                metrics,
+                train_seconds,
+            });
+        }
+        let detail = candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} cv AUC {}",
+                    describe_params(&c.params),
+                    c.cv_auc.map_or("n/a".into(), |a| format!("{a:.4}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok((candidates, detail))
+    }
+
+    /// Stage 5: registers every candidate, compares the best with the
+    /// champion on the same hold-out, and promotes by policy.
+    fn validate(
+        &mut self,
+        data: &TrainingData,
+        candidates: Vec<Candidate>,
+        run: i64,
+    ) -> Result<(Option<String>, String), StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("validate", e);
+        let name = self.options.data.name.clone();
+        let policy = &self.options.validate;
+        let champion_auc = match self.catalog.resolve(&format!("{name}@champion")) {
+            Ok(record) => {
+                let champion = ModelArtifact::load(&record.artifact_path).map_err(|e| err(&e))?;
+                match champion.score(&data.test_x) {
+                    Ok(scores) => Some((record.version, roc_auc(&data.test_y, &scores))),
+                    // A champion that cannot read the new data cannot stay champion.
+                    Err(_) => None,
+                }
+            }
+            Err(_) => None,
+        };
+        let best = candidates
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.metrics.auc.total_cmp(&b.1.metrics.auc))
+            .map(|(i, _)| i);
+        let mut promoted = None;
+        let mut lines = Vec::new();
+        for (i, mut candidate) in candidates.into_iter().enumerate() {
+            let version = self.catalog.next_version(&name).map_err(|e| err(&e))?;
+            candidate.artifact.version = version;
+            let auc = candidate.metrics.auc;
+            let promote = Some(i) == best
+                && auc >= policy.min_auc
+                && champion_auc.is_none_or(|(_, champ)| auc >= champ + policy.min_auc_gain);
+            let dir = self.home.models_dir().join(&name).join(version.to_string());
+            let path =
+                kaskad_registry::write_artifact(&dir, &candidate.artifact).map_err(|e| err(&e))?;
+            let mut metrics = json!(candidate.metrics);
+            metrics["cv_auc"] = json!(candidate.cv_auc);
+            let new = NewVersion {
+                name: name.clone(),
+                algorithm: candidate.params.algorithm().into(),
+                params: json!(candidate.params),
+                metrics,
+                cv_auc: candidate.cv_auc,
+                trained_on: data.trained_on.clone(),
+                artifact_path: path,
+                run_id: Some(run),
+                train_seconds: candidate.train_seconds,
+                peak_rss_bytes: peak_rss_bytes(),
+            };
+            let aliases: &[&str] = if promote { &["champion"] } else { &[] };
+            self.catalog
+                .register(version, &new, aliases)
+                .map_err(|e| err(&e))?;
+            lines.push(format!(
+                "{name}@{version} {} hold-out AUC {auc:.4}",
+                candidate.params.algorithm()
+            ));
+            if promote {
+                promoted = Some(format!("{name}@{version}"));
+            }
+        }
+        let verdict = match (&promoted, champion_auc) {
+            (Some(p), Some((v, a))) => {
+                format!("{p} promoted over {name}@{v} (AUC {a:.4} on the same hold-out)")
+            }
+            (Some(p), None) => format!("{p} promoted (no champion before)"),
+            (None, Some((v, a))) => {
+                format!("{name}@{v} stays champion (AUC {a:.4} on the same hold-out)")
+            }
+            (None, None) => format!("no candidate reached validate.min_auc = {}", policy.min_auc),
+        };
+        Ok((promoted, format!("{}; {verdict}", lines.join("; "))))
+    }
+
+    /// Stage 6: the champion's artifact is loaded from disk, as `inference`
+    /// and a server would, and scores the hold-out.
+    fn serve(&self, data: &TrainingData) -> Result<((), String), StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("serve", e);
+        let name = &self.options.data.name;
+        let Ok(record) = self.catalog.resolve(&format!("{name}@champion")) else {
+            return Err(fail(
+                "serve",
+                format!("`{name}` has no champion: no candidate passed the promotion policy"),
+            ));
+        };
+        let start = Instant::now();
+        let artifact = ModelArtifact::load(&record.artifact_path).map_err(|e| err(&e))?;
+        let loaded = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let scores = artifact.score(&data.test_x).map_err(|e| err(&e))?;
+        let scoring = start.elapsed().as_secs_f64();
+        if let Some(bad) = scores.iter().find(|s| !(0.0..=1.0).contains(*s)) {
+            return Err(fail(
+                "serve",
+                format!(
+                    "{name}@{} produced score {bad} outside [0, 1]",
+                    record.version
+                ),
+            ));
+        }
+        let bytes = fs_err::metadata(&record.artifact_path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok((
+            (),
+            format!(
+                "{name}@{} ({}) ready: artifact {} bytes loaded in {:.1} ms; {} rows scored in {:.2} ms",
+                record.version,
+                record.algorithm,
+                bytes,
+                loaded * 1e3,
+                scores.len(),
+                scoring * 1e3
+            ),
+        ))
+    }
+}
+
+/// Training rows and the newest rows held out, features without the target.
+struct TrainingData {
+    train_x: Frame,
+    train_y: Vec<u8>,
+    test_x: Frame,
+    test_y: Vec<u8>,
+    trained_on: Vec<i64>,
+}
+
+/// Mean AUC over time-series folds; folds whose training or test part has a
+/// single class are skipped (AUC is undefined there). `None` if all are.
+fn cross_validate(
+    x: &Frame,
+    y: &[u8],
+    folds: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+    params: &Hyperparams,
+    options: &Options,
+) -> Option<f64> {
+    let mut aucs = Vec::new();
+    for (train, test) in folds {
+        let both = |r: &std::ops::Range<usize>| {
+            let p = y[r.clone()].iter().filter(|&&v| v == 1).count();
+            p > 0 && p < r.len()
+        };
+        if !both(train) || !both(test) {
+            continue;
+        }
+        let train_rows: Vec<usize> = train.clone().collect();
+        let test_rows: Vec<usize> = test.clone().collect();
+        let fold_x = x.take(&train_rows);
+        let Ok(pre) = kaskad_prepare::Preprocessor::fit(&fold_x, &options.prepare) else {
+            continue;
+        };
+        let (Ok(xt), Ok(xv)) = (pre.transform(&fold_x), pre.transform(&x.take(&test_rows))) else {
+            continue;
+        };
+        let Ok(model) = fit(&xt, &y[train.clone()], params, options.train.seed) else {
+            continue;
+        };
+        aucs.push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+    }
+    (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+}
+
+/// `lr(c=1)`, `tree(max_depth=6, min_samples_leaf=20)`.
+pub fn describe_params(params: &Hyperparams) -> String {
+    let value = json!(params);
+    let inner: Vec<String> = value
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| *k != "algorithm")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("{}({})", params.algorithm(), inner.join(", "))
+}
+
+/// Checks a data set before a home is built on it: readable, target present
+/// with both classes, drop and time columns present.
+pub fn check_dataset(
+    path: &Path,
+    target: &str,
+    positive: &[String],
+    drop: &[String],
+    time: Option<&str>,
+) -> anyhow::Result<kaskad_collect::BatchMeta> {
+    let source = Source::from_path(path)?;
+    let plan = BatchPlan {
+        drop,
+        time,
+        batch_rows: usize::MAX,
+        schema: None,
+    };
+    let batches = source.batches(plan)?;
+    let Some(first) = batches.first() else {
+        anyhow::bail!("{}: no CSV or Parquet file to read", path.display());
+    };
+    let column = first.frame.require(target)?;
+    let labels = binary_target(column, positive)?;
+    let positives = labels.iter().filter(|&&v| v == 1).count();
+    if positives == 0 {
+        let seen = describe(&Frame::new(vec![column.clone()])?, None);
+        let values: Vec<String> = seen.columns[0]
+            .top_categories
+            .iter()
+            .map(|(v, _)| v.clone())
+            .collect();
+        anyhow::bail!(
+            "{}: target `{target}` has no rows equal to {}{}",
+            path.display(),
+            positive.join(" or "),
+            if values.is_empty() {
+                String::new()
+            } else {
+                format!(" (values seen: {})", values.join(", "))
+            }
+        );
+    }
+    if positives == labels.len() {
+        anyhow::bail!(
+            "{}: every row of target `{target}` is one of {}: both classes are needed",
+            path.display(),
+            positive.join(", ")
+        );
+    }
+    Ok(first.meta.clone())
+}

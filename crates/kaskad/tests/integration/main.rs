@@ -1,0 +1,5 @@
+//! End-to-end tests of the `kaskad` command, run as a user runs it.
+
+mod bad_input;
+mod pipeline;
+mod support;

@@ -1,0 +1,232 @@
+//! The whole flow on real data, and the output contracts scripts rely on.
+
+use serde_json::Value;
+
+use crate::support::{data, init, kaskad, last_line, scored_auc, split, stderr, stdout};
+
+/// scikit-learn LogisticRegression(C=1) on one-hot + median impute + scaling,
+/// trained on the first 75 % of credit_data.csv, AUC on the newest 25 %:
+/// `python3 bench/peers/credit_data_lr_reference.py data/credit_data.csv`
+/// (scikit-learn 1.7, pandas 2).
+const SKLEARN_LR_AUC: f64 = 0.840876;
+
+#[test]
+fn credit_data_streams_trains_and_scores_within_noise_of_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stream, newest) = split(&data("credit_data.csv"), 0.75, dir.path());
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &stream, &[]);
+    let toml = std::fs::read_to_string(home.join("kaskad.toml")).unwrap();
+    assert!(
+        toml.contains("# Rows per batch"),
+        "kaskad.toml is commented"
+    );
+
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    assert!(out.status.success());
+    let out = kaskad(&["update", "--home", h, "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true");
+    assert!(stderr(&out).contains("nothing pending"), "{}", stderr(&out));
+
+    let batches: Value =
+        serde_json::from_str(&stdout(&kaskad(&["batches", "--home", h, "--json"]))).unwrap();
+    let batches = batches.as_array().unwrap();
+    assert_eq!(batches.len(), 4, "3340 rows in batches of 1000");
+    let rows: u64 = batches.iter().map(|b| b["rows"].as_u64().unwrap()).sum();
+    assert_eq!(rows, 3340, "every streamed row is stored once");
+    for b in batches {
+        assert_eq!(b["processed"], true);
+        assert_eq!(b["content_hash"].as_str().unwrap().len(), 64);
+        assert!(b["meta"]["columns"].as_array().unwrap().len() == 14);
+        assert!(b["quality"]["rows_in"].as_u64().is_some());
+    }
+    assert!(
+        batches[1]["drift"]["max_psi"].as_f64().is_some(),
+        "drift measured from the second batch on"
+    );
+
+    let models: Value =
+        serde_json::from_str(&stdout(&kaskad(&["models", "--home", h, "--json"]))).unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models.len(), 12, "three families registered per batch");
+    for m in models {
+        for key in [
+            "name",
+            "version",
+            "algorithm",
+            "params",
+            "metrics",
+            "aliases",
+            "trained_on",
+            "created_at",
+        ] {
+            assert!(!m[key].is_null(), "model entry lacks {key}: {m}");
+        }
+        for metric in [
+            "auc",
+            "gini",
+            "ks",
+            "log_loss",
+            "brier",
+            "precision",
+            "recall",
+            "f1",
+        ] {
+            assert!(
+                m["metrics"][metric].as_f64().is_some(),
+                "{metric} missing in {m}"
+            );
+        }
+    }
+    let champions: Vec<&Value> = models
+        .iter()
+        .filter(|m| {
+            m["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "champion")
+        })
+        .collect();
+    assert_eq!(champions.len(), 1);
+
+    let out = kaskad(&["inference", "--home", h, "--file", newest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scored = std::path::PathBuf::from(last_line(&out));
+    let mut reader = csv::Reader::from_path(&scored).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(&headers[headers.len() - 2..], ["score", "predict"]);
+    assert_eq!(headers.len(), 16, "every input column is kept");
+    assert_eq!(reader.records().count(), 1114);
+    let auc = scored_auc(&scored);
+    assert!(
+        auc >= SKLEARN_LR_AUC - 0.01,
+        "champion AUC {auc:.4} vs scikit-learn {SKLEARN_LR_AUC}"
+    );
+
+    let out = kaskad(&["summary", "--home", h]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(last_line(&out)).unwrap();
+    assert!(html.contains("<svg"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "report loads nothing from the network"
+    );
+    for section in ["quality", "Drift", "AUC", "Inference"] {
+        assert!(html.contains(section), "report lacks {section}");
+    }
+}
+
+#[test]
+fn a_killed_update_leaves_the_home_readable_and_the_next_update_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "700"]);
+    // Kill the process at several points; whatever it was doing, nothing is
+    // stored twice and the next update completes the stream.
+    for delay_ms in [30, 120, 300, 700] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kaskad"))
+            .args(["update", "--home", h, "--all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = kaskad(&["batches", "--home", h, "--json"]);
+        assert!(
+            out.status.success(),
+            "home readable after kill at {delay_ms} ms: {}",
+            stderr(&out)
+        );
+    }
+    let out = kaskad(&["update", "--home", h, "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let batches: Value =
+        serde_json::from_str(&stdout(&kaskad(&["batches", "--home", h, "--json"]))).unwrap();
+    let batches = batches.as_array().unwrap();
+    assert_eq!(
+        batches.len(),
+        7,
+        "4454 rows in batches of 700, none stored twice"
+    );
+    assert!(batches.iter().all(|b| b["processed"] == true));
+    let out = kaskad(&[
+        "inference",
+        "--home",
+        h,
+        "--file",
+        data("credit_data.csv").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_directory_source_refuses_a_batch_it_already_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let (first, second) = split(&data("credit_data.csv"), 0.5, dir.path());
+    std::fs::copy(&first, inbox.join("2024-01.csv")).unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &inbox, &[]);
+    assert_eq!(
+        last_line(&kaskad(&["update", "--home", h, "--all"])),
+        "true"
+    );
+    std::fs::copy(&first, inbox.join("2024-01-again.csv")).unwrap();
+    std::fs::copy(&second, inbox.join("2024-02.csv")).unwrap();
+    let out = kaskad(&["update", "--home", h, "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2024-01-again.csv has the same content as batch 1"),
+        "{}",
+        stderr(&out)
+    );
+    let batches: Value =
+        serde_json::from_str(&stdout(&kaskad(&["batches", "--home", h, "--json"]))).unwrap();
+    assert_eq!(batches.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn an_all_missing_column_is_dropped_by_cleaning_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data("credit_data.csv")).unwrap();
+    let with_empty: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l},Notes\n")
+            } else {
+                format!("{l},\n")
+            }
+        })
+        .collect();
+    let file = dir.path().join("with_empty.csv");
+    std::fs::write(&file, with_empty).unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &file, &["--batch-rows", "2000"]);
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let batches: Value =
+        serde_json::from_str(&stdout(&kaskad(&["batches", "--home", h, "--json"]))).unwrap();
+    let dropped = &batches[0]["quality"]["dropped_columns"];
+    assert!(
+        dropped.as_array().unwrap().iter().any(|c| c == "Notes"),
+        "{dropped}"
+    );
+}

@@ -1,0 +1,105 @@
+//! Running the binary and preparing data for the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The bundled data folder.
+pub fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(file)
+}
+
+/// Runs `kaskad` with `args`.
+pub fn kaskad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kaskad"))
+        .args(args)
+        .env_remove("KASKAD_HOME")
+        .output()
+        .expect("the kaskad binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The last line of stdout: the machine-readable answer of every command.
+pub fn last_line(output: &Output) -> String {
+    stdout(output)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Splits a CSV file into its first `share` of rows and the rest, as files in `dir`.
+pub fn split(source: &Path, share: f64, dir: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(source).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    let cut = (rows.len() as f64 * share).round() as usize;
+    let write = |name: &str, part: &[&str]| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{header}\n{}\n", part.join("\n"))).unwrap();
+        path
+    };
+    (
+        write("stream.csv", &rows[..cut]),
+        write("newest.csv", &rows[cut..]),
+    )
+}
+
+/// `kaskad init` on credit data; panics with stderr when it fails.
+pub fn init(home: &Path, dataset: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "init",
+        "--home",
+        home.to_str().unwrap(),
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--target",
+        "Status",
+        "--positive",
+        "bad",
+    ];
+    args.extend_from_slice(extra);
+    let out = kaskad(&args);
+    assert!(out.status.success(), "init failed: {}", stderr(&out));
+}
+
+/// AUC of `score` against `Status == bad` in a scored CSV (Mann–Whitney, ties halved).
+pub fn scored_auc(path: &Path) -> f64 {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let at = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let (status, score) = (at("Status"), at("score"));
+    let mut pos = Vec::new();
+    let mut neg = Vec::new();
+    for r in reader.records() {
+        let r = r.unwrap();
+        let s: f64 = r[score].parse().unwrap();
+        if &r[status] == "bad" {
+            pos.push(s)
+        } else {
+            neg.push(s)
+        }
+    }
+    let mut wins = 0.0;
+    for p in &pos {
+        for n in &neg {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (pos.len() * neg.len()) as f64
+}
