@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::CoreError;
 
 /// The whole `kaskad.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Options {
     pub data: DataOptions,
@@ -126,20 +126,6 @@ pub struct ValidateOptions {
     pub min_auc_gain: f64,
     /// No candidate is promoted below this hold-out AUC.
     pub min_auc: f64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            data: DataOptions::default(),
-            collect: CollectOptions::default(),
-            quality: QualityOptions::default(),
-            drift: DriftOptions::default(),
-            prepare: PrepareOptions::default(),
-            train: TrainOptions::default(),
-            validate: ValidateOptions::default(),
-        }
-    }
 }
 
 impl Default for DataOptions {

@@ -1,1 +1,141 @@
-//! placeholder
+//! Stage 4 of the pipeline: the model families and their hyperparameters.
+//!
+//! `kaskad-train` owns how a model is fitted on a prepared [`Matrix`] and how
+//! it scores one: L2 logistic regression (Newton's method, with
+//! scikit-learn's `C` meaning), a CART decision tree (Gini, histogram split
+//! search) and k-nearest neighbours (brute force over a seeded sample of the
+//! training rows). [`Hyperparams`] names a family with its settings and
+//! [`grid`] expands the configured search space. Models serialize, so they
+//! travel inside the artifact; choosing among them is `kaskad-validate`'s
+//! and the pipeline's job, not this crate's.
+
+mod error;
+mod knn;
+mod linalg;
+mod logistic;
+mod params;
+mod tree;
+
+use kaskad_prepare::Matrix;
+use serde::{Deserialize, Serialize};
+
+pub use error::TrainError;
+pub use knn::NearestNeighbours;
+pub use logistic::LogisticRegression;
+pub use params::{Hyperparams, grid};
+pub use tree::DecisionTree;
+
+/// A fitted model of any family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "lowercase")]
+pub enum Model {
+    Lr(LogisticRegression),
+    Tree(DecisionTree),
+    Knn(NearestNeighbours),
+}
+
+impl Model {
+    /// The probability of the positive class for every row.
+    pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
+        match self {
+            Model::Lr(m) => m.predict_proba(x),
+            Model::Tree(m) => m.predict_proba(x),
+            Model::Knn(m) => m.predict_proba(x),
+        }
+    }
+}
+
+/// Fits the family `params` names on rows `x` with 0/1 labels `y`.
+pub fn fit(x: &Matrix, y: &[u8], params: &Hyperparams, seed: u64) -> Result<Model, TrainError> {
+    if x.rows != y.len() {
+        return Err(TrainError::LengthMismatch {
+            rows: x.rows,
+            labels: y.len(),
+        });
+    }
+    let positives = y.iter().filter(|&&v| v == 1).count();
+    if positives == 0 || positives == y.len() {
+        return Err(TrainError::SingleClass { rows: y.len() });
+    }
+    Ok(match *params {
+        Hyperparams::Lr { c } => Model::Lr(LogisticRegression::fit(x, y, c)?),
+        Hyperparams::Tree {
+            max_depth,
+            min_samples_leaf,
+        } => Model::Tree(DecisionTree::fit(x, y, max_depth, min_samples_leaf)),
+        Hyperparams::Knn { k, max_rows } => {
+            Model::Knn(NearestNeighbours::fit(x, y, k, max_rows, seed))
+        }
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    use kaskad_prepare::Matrix;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Two informative features and one noise feature; the label follows a
+    /// logistic model with known coefficients (1.5, -2, 0) and intercept -0.5.
+    pub fn logistic(rows: usize, seed: u64) -> (Matrix, Vec<u8>) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut data = Vec::with_capacity(rows * 3);
+        let mut y = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let a: f64 = rng.random_range(-2.0..2.0);
+            let b: f64 = rng.random_range(-2.0..2.0);
+            let noise: f64 = rng.random_range(-2.0..2.0);
+            let p = 1.0 / (1.0 + (-(1.5 * a - 2.0 * b - 0.5)).exp());
+            y.push(u8::from(rng.random::<f64>() < p));
+            data.extend([a, b, noise]);
+        }
+        (
+            Matrix {
+                rows,
+                cols: 3,
+                data,
+            },
+            y,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_class_and_mismatched_labels_are_refused() {
+        let (x, y) = testdata::logistic(10, 1);
+        let params = Hyperparams::Lr { c: 1.0 };
+        assert!(matches!(
+            fit(&x, &y[..5], &params, 0),
+            Err(TrainError::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            fit(&x, &[0; 10], &params, 0),
+            Err(TrainError::SingleClass { .. })
+        ));
+    }
+
+    #[test]
+    fn models_round_trip_through_json() {
+        let (x, y) = testdata::logistic(300, 2);
+        for params in [
+            Hyperparams::Lr { c: 1.0 },
+            Hyperparams::Tree {
+                max_depth: 3,
+                min_samples_leaf: 5,
+            },
+            Hyperparams::Knn {
+                k: 5,
+                max_rows: 100,
+            },
+        ] {
+            let model = fit(&x, &y, &params, 7).unwrap();
+            let json = serde_json::to_string(&model).unwrap();
+            let back: Model = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.predict_proba(&x), model.predict_proba(&x));
+        }
+    }
+}

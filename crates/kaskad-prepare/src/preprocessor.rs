@@ -1,0 +1,492 @@
+//! The fitted preprocessing: one [`Encoder`] per input column, in frame order.
+
+use std::collections::HashMap;
+
+use kaskad_core::config::PrepareOptions;
+use kaskad_core::{ColumnData, ColumnKind, Frame};
+use serde::{Deserialize, Serialize};
+
+use crate::{Matrix, PrepareError};
+
+/// Preprocessing fitted on training rows, replayed on any later frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    inputs: Vec<(String, ColumnKind)>,
+    encoders: Vec<Encoder>,
+    feature_names: Vec<String>,
+}
+
+/// How one input column becomes one or more features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum Encoder {
+    /// Impute, optionally flag missing, then standardize.
+    Numeric {
+        fill: f64,
+        missing_indicator: bool,
+        scaling: Scaling,
+    },
+    /// One 0/1 feature per frequent level; rare or unseen levels share the
+    /// `other` slot (when training saw rare levels), missing values their own
+    /// slot (when training saw missing values).
+    OneHot {
+        levels: Vec<String>,
+        other_slot: bool,
+        missing_slot: bool,
+    },
+    /// Level rank by training frequency (0 = most frequent); rare and unseen
+    /// levels rank after every frequent one; missing values take the most
+    /// frequent level's rank and are flagged when training saw them.
+    Ordinal {
+        levels: Vec<String>,
+        missing_indicator: bool,
+        scaling: Scaling,
+    },
+}
+
+/// `(x - mean) / scale`; the identity when scaling is off.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Scaling {
+    mean: f64,
+    scale: f64,
+}
+
+impl Scaling {
+    const IDENTITY: Scaling = Scaling {
+        mean: 0.0,
+        scale: 1.0,
+    };
+
+    /// Population standard deviation, as scikit-learn's `StandardScaler`;
+    /// a constant column keeps scale 1 so it maps to 0 rather than NaN.
+    fn fit(values: impl Iterator<Item = f64> + Clone, enabled: bool) -> Scaling {
+        if !enabled {
+            return Scaling::IDENTITY;
+        }
+        let (n, sum) = values
+            .clone()
+            .fold((0usize, 0.0), |(n, s), v| (n + 1, s + v));
+        if n == 0 {
+            return Scaling::IDENTITY;
+        }
+        let mean = sum / n as f64;
+        let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        let sd = var.sqrt();
+        Scaling {
+            mean,
+            scale: if sd > 1e-12 { sd } else { 1.0 },
+        }
+    }
+
+    fn apply(self, v: f64) -> f64 {
+        (v - self.mean) / self.scale
+    }
+}
+
+impl Preprocessor {
+    /// Fits the preprocessing on the feature columns of `frame`.
+    pub fn fit(frame: &Frame, options: &PrepareOptions) -> Result<Self, PrepareError> {
+        if frame.n_cols() == 0 {
+            return Err(PrepareError::NoFeatures);
+        }
+        if frame.n_rows() == 0 {
+            return Err(PrepareError::NoRows);
+        }
+        let mut inputs = Vec::new();
+        let mut encoders = Vec::new();
+        let mut feature_names = Vec::new();
+        for column in frame.columns() {
+            let encoder = match &column.data {
+                ColumnData::Numeric(values) => fit_numeric(values, options),
+                ColumnData::Categorical(values) => fit_categorical(values, options),
+            };
+            feature_names.extend(encoder.feature_names(&column.name));
+            inputs.push((column.name.clone(), column.kind()));
+            encoders.push(encoder);
+        }
+        Ok(Self {
+            inputs,
+            encoders,
+            feature_names,
+        })
+    }
+
+    /// The columns a frame must hold to be transformed, with their kinds.
+    pub fn input_columns(&self) -> &[(String, ColumnKind)] {
+        &self.inputs
+    }
+
+    /// The name of every output feature, in matrix column order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// Builds the feature matrix. Extra columns are ignored; a missing input
+    /// column or one of the wrong kind is an error naming it.
+    pub fn transform(&self, frame: &Frame) -> Result<Matrix, PrepareError> {
+        let rows = frame.n_rows();
+        let cols = self.feature_names.len();
+        let mut matrix = Matrix::zeros(rows, cols);
+        let mut offset = 0;
+        for ((name, kind), encoder) in self.inputs.iter().zip(&self.encoders) {
+            let column = frame
+                .column(name)
+                .ok_or_else(|| PrepareError::MissingColumn {
+                    column: name.clone(),
+                })?;
+            let width = encoder.width();
+            let mut write = |row: usize, features: &[f64]| {
+                let start = row * cols + offset;
+                matrix.data[start..start + width].copy_from_slice(features);
+            };
+            let mut buffer = vec![0.0; width];
+            match (&column.data, encoder) {
+                (ColumnData::Numeric(values), Encoder::Numeric { .. }) => {
+                    for (row, &v) in values.iter().enumerate() {
+                        encoder.encode_number(v, &mut buffer);
+                        write(row, &buffer);
+                    }
+                }
+                // A column with no value at all reads as categorical; for a
+                // numeric input it simply means every value is missing.
+                (ColumnData::Categorical(values), Encoder::Numeric { .. })
+                    if values.iter().all(Option::is_none) =>
+                {
+                    for row in 0..rows {
+                        encoder.encode_number(f64::NAN, &mut buffer);
+                        write(row, &buffer);
+                    }
+                }
+                (ColumnData::Categorical(values), _) if *kind == ColumnKind::Categorical => {
+                    for (row, v) in values.iter().enumerate() {
+                        encoder.encode_level(v.as_deref(), &mut buffer);
+                        write(row, &buffer);
+                    }
+                }
+                _ => {
+                    return Err(PrepareError::WrongKind {
+                        column: name.clone(),
+                        expected: *kind,
+                        found: column.kind(),
+                    });
+                }
+            }
+            offset += width;
+        }
+        Ok(matrix)
+    }
+}
+
+fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
+    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let fill = if present.is_empty() {
+        0.0
+    } else if options.numeric_impute == "mean" {
+        present.iter().sum::<f64>() / present.len() as f64
+    } else {
+        median(present.clone())
+    };
+    let missing_indicator = present.len() < values.len();
+    let imputed = values
+        .iter()
+        .map(move |&v| if v.is_finite() { v } else { fill });
+    Encoder::Numeric {
+        fill,
+        missing_indicator,
+        scaling: Scaling::fit(imputed, options.scale),
+    }
+}
+
+fn fit_categorical(values: &[Option<String>], options: &PrepareOptions) -> Encoder {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut missing = 0;
+    for v in values {
+        match v {
+            Some(level) => *counts.entry(level.as_str()).or_default() += 1,
+            None => missing += 1,
+        }
+    }
+    let present = values.len() - missing;
+    let min_count = (options.min_category_share * present as f64)
+        .ceil()
+        .max(1.0) as usize;
+    let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+    // Most frequent first, ties by name so that refits are reproducible.
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let rare = ranked.iter().any(|(_, n)| *n < min_count);
+    let levels: Vec<String> = ranked
+        .iter()
+        .filter(|(_, n)| *n >= min_count)
+        .map(|(l, _)| (*l).to_string())
+        .collect();
+    if options.encoding == "ordinal" {
+        let codes = values.iter().map(|v| ordinal_code(&levels, v.as_deref()));
+        Encoder::Ordinal {
+            scaling: Scaling::fit(codes, options.scale),
+            levels,
+            missing_indicator: missing > 0,
+        }
+    } else {
+        Encoder::OneHot {
+            levels,
+            other_slot: rare,
+            missing_slot: missing > 0,
+        }
+    }
+}
+
+/// Missing values take the most frequent level's rank (0).
+fn ordinal_code(levels: &[String], v: Option<&str>) -> f64 {
+    match v {
+        None => 0.0,
+        Some(level) => levels
+            .iter()
+            .position(|l| l == level)
+            .unwrap_or(levels.len()) as f64,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+impl Encoder {
+    fn width(&self) -> usize {
+        match self {
+            Encoder::Numeric {
+                missing_indicator, ..
+            }
+            | Encoder::Ordinal {
+                missing_indicator, ..
+            } => 1 + usize::from(*missing_indicator),
+            Encoder::OneHot {
+                levels,
+                other_slot,
+                missing_slot,
+            } => levels.len() + usize::from(*other_slot) + usize::from(*missing_slot),
+        }
+    }
+
+    fn feature_names(&self, column: &str) -> Vec<String> {
+        match self {
+            Encoder::Numeric {
+                missing_indicator, ..
+            }
+            | Encoder::Ordinal {
+                missing_indicator, ..
+            } => {
+                let mut names = vec![column.to_string()];
+                if *missing_indicator {
+                    names.push(format!("{column}_missing"));
+                }
+                names
+            }
+            Encoder::OneHot {
+                levels,
+                other_slot,
+                missing_slot,
+            } => {
+                let mut names: Vec<String> =
+                    levels.iter().map(|l| format!("{column}={l}")).collect();
+                if *other_slot {
+                    names.push(format!("{column}=__other__"));
+                }
+                if *missing_slot {
+                    names.push(format!("{column}=__missing__"));
+                }
+                names
+            }
+        }
+    }
+
+    /// Non-finite numbers count as missing: a model never sees NaN or ±inf.
+    fn encode_number(&self, v: f64, out: &mut [f64]) {
+        let Encoder::Numeric {
+            fill,
+            missing_indicator,
+            scaling,
+        } = self
+        else {
+            unreachable!("numbers are only routed to numeric encoders")
+        };
+        let present = v.is_finite();
+        out[0] = scaling.apply(if present { v } else { *fill });
+        if *missing_indicator {
+            out[1] = if present { 0.0 } else { 1.0 };
+        }
+    }
+
+    fn encode_level(&self, v: Option<&str>, out: &mut [f64]) {
+        match self {
+            Encoder::OneHot {
+                levels,
+                other_slot,
+                missing_slot,
+            } => {
+                out.fill(0.0);
+                match v {
+                    None if *missing_slot => out[out.len() - 1] = 1.0,
+                    // Training never saw a gap here: impute the most frequent level.
+                    None => {
+                        if !levels.is_empty() {
+                            out[0] = 1.0;
+                        }
+                    }
+                    Some(level) => match levels.iter().position(|l| l == level) {
+                        Some(i) => out[i] = 1.0,
+                        None if *other_slot => out[levels.len()] = 1.0,
+                        // Unseen and no pooled slot: all zeros, as scikit-learn's
+                        // `handle_unknown="ignore"`.
+                        None => {}
+                    },
+                }
+            }
+            Encoder::Ordinal {
+                levels,
+                missing_indicator,
+                scaling,
+            } => {
+                out[0] = scaling.apply(ordinal_code(levels, v));
+                if *missing_indicator {
+                    out[1] = if v.is_none() { 1.0 } else { 0.0 };
+                }
+            }
+            Encoder::Numeric { .. } => {
+                unreachable!("levels are only routed to categorical encoders")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaskad_core::Column;
+
+    fn options() -> PrepareOptions {
+        PrepareOptions::default()
+    }
+
+    fn frame() -> Frame {
+        Frame::new(vec![
+            Column::numeric("income", vec![1.0, 2.0, f64::NAN, 5.0]),
+            Column::categorical(
+                "home",
+                vec![
+                    Some("rent".into()),
+                    Some("own".into()),
+                    None,
+                    Some("rent".into()),
+                ],
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn imputes_flags_scales_and_one_hot_encodes() {
+        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        assert_eq!(
+            pre.feature_names(),
+            &[
+                "income",
+                "income_missing",
+                "home=rent",
+                "home=own",
+                "home=__missing__"
+            ]
+        );
+        let m = pre.transform(&frame()).unwrap();
+        // Median of 1, 2, 5 fills the gap; the imputed column has mean 2.5.
+        let income = m.column(0);
+        assert!((income.iter().sum::<f64>()).abs() < 1e-9);
+        assert_eq!(m.column(1), vec![0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(m.row(2)[2..], [0.0, 0.0, 1.0]);
+        assert_eq!(m.row(3)[2..], [1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn unseen_levels_and_gaps_at_scoring_time_do_not_fail() {
+        let train = Frame::new(vec![Column::categorical(
+            "job",
+            vec![Some("fixed".into()), Some("fixed".into())],
+        )])
+        .unwrap();
+        let pre = Preprocessor::fit(&train, &options()).unwrap();
+        let later = Frame::new(vec![Column::categorical(
+            "job",
+            vec![Some("pilot".into()), None],
+        )])
+        .unwrap();
+        let m = pre.transform(&later).unwrap();
+        assert_eq!(m.data, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn rare_levels_share_the_other_slot() {
+        let mut values: Vec<Option<String>> = vec![Some("a".into()); 99];
+        values.push(Some("b".into()));
+        let train = Frame::new(vec![Column::categorical("c", values)]).unwrap();
+        let opts = PrepareOptions {
+            min_category_share: 0.05,
+            ..options()
+        };
+        let pre = Preprocessor::fit(&train, &opts).unwrap();
+        assert_eq!(pre.feature_names(), &["c=a", "c=__other__"]);
+        let later = Frame::new(vec![Column::categorical("c", vec![Some("zzz".into())])]).unwrap();
+        assert_eq!(pre.transform(&later).unwrap().data, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn missing_or_mistyped_columns_are_named() {
+        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let lacking = Frame::new(vec![Column::numeric("income", vec![1.0])]).unwrap();
+        let err = pre.transform(&lacking).unwrap_err().to_string();
+        assert!(err.contains("`home`"), "{err}");
+        let mistyped = Frame::new(vec![
+            Column::categorical("income", vec![Some("high".into())]),
+            Column::categorical("home", vec![None]),
+        ])
+        .unwrap();
+        let err = pre.transform(&mistyped).unwrap_err().to_string();
+        assert!(err.contains("`income`"), "{err}");
+    }
+
+    #[test]
+    fn infinities_are_treated_as_missing() {
+        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let later = Frame::new(vec![
+            Column::numeric("income", vec![f64::INFINITY]),
+            Column::categorical("home", vec![Some("own".into())]),
+        ])
+        .unwrap();
+        let m = pre.transform(&later).unwrap();
+        assert!(m.data.iter().all(|v| v.is_finite()));
+        assert_eq!(m.row(0)[1], 1.0);
+    }
+
+    #[test]
+    fn ordinal_encoding_ranks_by_frequency() {
+        let opts = PrepareOptions {
+            encoding: "ordinal".into(),
+            scale: false,
+            ..options()
+        };
+        let pre = Preprocessor::fit(&frame(), &opts).unwrap();
+        assert_eq!(
+            pre.feature_names(),
+            &["income", "income_missing", "home", "home_missing"]
+        );
+        let m = pre.transform(&frame()).unwrap();
+        assert_eq!(m.column(2), vec![0.0, 1.0, 0.0, 0.0]);
+        let json = serde_json::to_string(&pre).unwrap();
+        let back: Preprocessor = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pre);
+    }
+}

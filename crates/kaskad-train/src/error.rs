@@ -1,0 +1,10 @@
+/// Why a model could not be fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{rows} feature rows but {labels} labels")]
+    LengthMismatch { rows: usize, labels: usize },
+    #[error("all {rows} training rows have the same label: both classes are needed")]
+    SingleClass { rows: usize },
+    #[error("logistic regression did not converge: {reason}")]
+    NotConverged { reason: String },
+}

@@ -1,0 +1,200 @@
+use kaskad_prepare::Matrix;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::linalg::cholesky_solve;
+
+/// L2-penalized logistic regression.
+///
+/// Minimizes `C · Σ log-loss + ½‖w‖²` with the intercept unpenalized, the
+/// objective of scikit-learn's `LogisticRegression(C=…)`, so the same `C`
+/// gives the same model. Newton's method with backtracking converges in a
+/// handful of iterations on credit data, where features number in the tens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticRegression {
+    pub coefficients: Vec<f64>,
+    pub intercept: f64,
+}
+
+const MAX_ITERATIONS: usize = 100;
+
+impl LogisticRegression {
+    pub fn fit(x: &Matrix, y: &[u8], c: f64) -> Result<Self, TrainError> {
+        let d = x.cols + 1;
+        let mut theta = vec![0.0; d];
+        let mut loss = objective(x, y, c, &theta);
+        for _ in 0..MAX_ITERATIONS {
+            let (gradient, hessian) = gradient_and_hessian(x, y, c, &theta);
+            let step = solve(&hessian, &gradient).ok_or_else(|| TrainError::NotConverged {
+                reason: "the Hessian is singular".into(),
+            })?;
+            let slope: f64 = gradient.iter().zip(&step).map(|(g, s)| g * s).sum();
+            let mut t = 1.0;
+            let mut next = theta.clone();
+            let mut next_loss;
+            loop {
+                for i in 0..d {
+                    next[i] = theta[i] - t * step[i];
+                }
+                next_loss = objective(x, y, c, &next);
+                if next_loss <= loss - 1e-4 * t * slope || t < 1e-10 {
+                    break;
+                }
+                t /= 2.0;
+            }
+            let moved = step.iter().map(|s| (t * s).abs()).fold(0.0, f64::max);
+            let improved = loss - next_loss;
+            theta = next;
+            loss = next_loss;
+            if moved < 1e-10 || improved.abs() <= 1e-12 * loss.abs().max(1.0) {
+                break;
+            }
+        }
+        if !loss.is_finite() {
+            return Err(TrainError::NotConverged {
+                reason: "the objective is not finite".into(),
+            });
+        }
+        let intercept = theta.pop().unwrap_or(0.0);
+        Ok(Self {
+            coefficients: theta,
+            intercept,
+        })
+    }
+
+    pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
+        (0..x.rows)
+            .map(|i| sigmoid(linear(x.row(i), &self.coefficients, self.intercept)))
+            .collect()
+    }
+}
+
+fn linear(row: &[f64], w: &[f64], b: f64) -> f64 {
+    row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + b
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `log(1 + e^z)` without overflow.
+fn softplus(z: f64) -> f64 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+fn objective(x: &Matrix, y: &[u8], c: f64, theta: &[f64]) -> f64 {
+    let (w, b) = theta.split_at(x.cols);
+    let data: f64 = (0..x.rows)
+        .map(|i| {
+            let z = linear(x.row(i), w, b[0]);
+            softplus(z) - f64::from(y[i]) * z
+        })
+        .sum();
+    c * data + 0.5 * w.iter().map(|v| v * v).sum::<f64>()
+}
+
+/// The gradient and the Hessian (row-major, intercept last) of the objective.
+fn gradient_and_hessian(x: &Matrix, y: &[u8], c: f64, theta: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let d = x.cols + 1;
+    let (w, b) = theta.split_at(x.cols);
+    let mut gradient = vec![0.0; d];
+    let mut hessian = vec![0.0; d * d];
+    let mut augmented = vec![1.0; d];
+    for (i, &label) in y.iter().enumerate() {
+        augmented[..x.cols].copy_from_slice(x.row(i));
+        let p = sigmoid(linear(x.row(i), w, b[0]));
+        let residual = c * (p - f64::from(label));
+        let weight = c * p * (1.0 - p);
+        for j in 0..d {
+            gradient[j] += residual * augmented[j];
+            let wj = weight * augmented[j];
+            if wj != 0.0 {
+                // Upper triangle only; mirrored below.
+                for k in j..d {
+                    hessian[j * d + k] += wj * augmented[k];
+                }
+            }
+        }
+    }
+    for j in 0..d {
+        for k in 0..j {
+            hessian[j * d + k] = hessian[k * d + j];
+        }
+        if j < x.cols {
+            gradient[j] += w[j];
+            hessian[j * d + j] += 1.0;
+        }
+    }
+    (gradient, hessian)
+}
+
+/// Newton direction; a tiny ridge rescues a Hessian that lost definiteness to
+/// rounding (perfectly separated rows push probabilities to 0 and 1).
+fn solve(hessian: &[f64], gradient: &[f64]) -> Option<Vec<f64>> {
+    cholesky_solve(hessian, gradient).or_else(|| {
+        let d = gradient.len();
+        let mut ridged = hessian.to_vec();
+        let trace: f64 = (0..d).map(|i| hessian[i * d + i]).sum();
+        for i in 0..d {
+            ridged[i * d + i] += 1e-8 * trace.max(1.0);
+        }
+        cholesky_solve(&ridged, gradient)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+
+    #[test]
+    fn recovers_known_coefficients() {
+        let (x, y) = testdata::logistic(20_000, 3);
+        let model = LogisticRegression::fit(&x, &y, 1e6).unwrap();
+        let expected = [1.5, -2.0, 0.0];
+        for (got, want) in model.coefficients.iter().zip(expected) {
+            assert!((got - want).abs() < 0.1, "{got} vs {want}");
+        }
+        assert!((model.intercept + 0.5).abs() < 0.1, "{}", model.intercept);
+    }
+
+    #[test]
+    fn stronger_penalty_shrinks_coefficients() {
+        let (x, y) = testdata::logistic(2_000, 4);
+        let loose = LogisticRegression::fit(&x, &y, 10.0).unwrap();
+        let tight = LogisticRegression::fit(&x, &y, 0.0001).unwrap();
+        let norm = |m: &LogisticRegression| m.coefficients.iter().map(|v| v * v).sum::<f64>();
+        assert!(norm(&tight) < norm(&loose) / 10.0);
+    }
+
+    #[test]
+    fn gradient_vanishes_at_the_optimum() {
+        let (x, y) = testdata::logistic(1_000, 5);
+        let model = LogisticRegression::fit(&x, &y, 1.0).unwrap();
+        let mut theta = model.coefficients.clone();
+        theta.push(model.intercept);
+        let (gradient, _) = gradient_and_hessian(&x, &y, 1.0, &theta);
+        assert!(gradient.iter().all(|g| g.abs() < 1e-6), "{gradient:?}");
+    }
+
+    #[test]
+    fn separable_data_still_fits() {
+        let x = Matrix {
+            rows: 4,
+            cols: 1,
+            data: vec![-2.0, -1.0, 1.0, 2.0],
+        };
+        let model = LogisticRegression::fit(&x, &[0, 0, 1, 1], 1e4).unwrap();
+        let p = model.predict_proba(&x);
+        assert!(p[0] < 0.01 && p[3] > 0.99, "{p:?}");
+    }
+}
