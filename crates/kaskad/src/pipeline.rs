@@ -231,11 +231,10 @@ impl Pipeline<'_> {
             }
             Ok((None, "no new batch".into()))
         })
-        .map(|id| {
+        .inspect(|id| {
             if id.is_none() {
                 stages.clear();
             }
-            id
         })
     }
 

@@ -18,7 +18,7 @@ pub fn split_csv(text: &str, share: f64) -> (String, String) {
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
-    let cut = (rows.len() as f64 * share).round() as usize;
+    let cut = (rows.len() as f64 * share).floor() as usize;
     let join = |part: &[&str]| format!("{header}\n{}\n", part.join("\n"));
     (join(&rows[..cut]), join(&rows[cut..]))
 }

@@ -42,7 +42,7 @@ pub fn split(source: &Path, share: f64, dir: &Path) -> (PathBuf, PathBuf) {
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
-    let cut = (rows.len() as f64 * share).round() as usize;
+    let cut = (rows.len() as f64 * share).floor() as usize;
     let write = |name: &str, part: &[&str]| {
         let path = dir.join(name);
         std::fs::write(&path, format!("{header}\n{}\n", part.join("\n"))).unwrap();
