@@ -5,7 +5,9 @@ use kaskad_core::{ColumnData, ColumnKind, Frame};
 use serde::{Deserialize, Serialize};
 
 use crate::reference::{Reference, ReferenceColumn};
-use crate::stats::{chi_square_p_value, js_distance, ks_p_value, ks_statistic, psi};
+use crate::stats::{
+    chi_square_p_value, chi_square_statistic, js_distance, ks_p_value, ks_statistic, psi,
+};
 use crate::{Finding, Level, finite};
 
 /// Drift of one batch: every reference column measured, with findings for
@@ -88,7 +90,7 @@ pub fn drift(
                 ("ks", d, ks_p_value(d, sample.len(), sorted.len()))
             }
             _ => {
-                let (x, df) = chi_square(expected_shares, &counts);
+                let (x, df) = chi_square_statistic(expected_shares, &counts);
                 ("chi2", x, chi_square_p_value(x, df))
             }
         };
@@ -104,10 +106,29 @@ pub fn drift(
             Level::Info
         };
         if level > Level::Info {
-            let threshold = if level == Level::Fail {
-                options.psi_fail
+            let test_name = if test == "ks" { "KS" } else { "chi-square" };
+            let evidence = format!("{test_name} {statistic:.3}, p={}", format_p(p_value));
+            // Name the threshold that was actually crossed, so that a warning
+            // raised by the test alone does not read as a PSI breach.
+            let (threshold, message) = if column_psi >= options.psi_warn {
+                let threshold = if column_psi >= options.psi_fail {
+                    options.psi_fail
+                } else {
+                    options.psi_warn
+                };
+                (
+                    threshold,
+                    format!("column `{name}`: PSI {column_psi:.3} ≥ {threshold} ({evidence})"),
+                )
             } else {
-                options.psi_warn
+                (
+                    options.psi_warn / 2.0,
+                    format!(
+                        "column `{name}`: {evidence} < {} with PSI {column_psi:.3} ≥ {}",
+                        options.p_value,
+                        options.psi_warn / 2.0
+                    ),
+                )
             };
             findings.push(Finding::new(
                 level,
@@ -115,10 +136,7 @@ pub fn drift(
                 Some(name),
                 column_psi,
                 threshold,
-                format!(
-                    "column `{name}`: PSI {column_psi:.3} (warn at {:.2}, fail at {:.2}), {test} {statistic:.3}, p={p_value:.2e}",
-                    options.psi_warn, options.psi_fail
-                ),
+                message,
             ));
         }
         columns.push(ColumnDrift {
@@ -140,23 +158,14 @@ pub fn drift(
     }
 }
 
-/// Pearson's chi-square of observed counts against expected shares, with the
-/// degrees of freedom of the buckets that can hold values.
-fn chi_square(expected: &[f64], observed: &[usize]) -> (f64, usize) {
-    let n: usize = observed.iter().sum();
-    let mut statistic = 0.0;
-    let mut buckets = 0usize;
-    for (&share, &count) in expected.iter().zip(observed) {
-        if share == 0.0 && count == 0 {
-            continue;
-        }
-        buckets += 1;
-        // A level the reference never saw gets a tiny expected share so that
-        // its appearance counts heavily without dividing by zero.
-        let e = share.max(1e-4) * n as f64;
-        statistic += (count as f64 - e).powi(2) / e;
+/// p-values span many orders of magnitude; tiny ones read better in
+/// scientific notation.
+fn format_p(p: f64) -> String {
+    if p >= 1e-3 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.1e}")
     }
-    (statistic, buckets.saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -202,9 +211,43 @@ mod tests {
         assert!((income.statistic - 0.5).abs() < 0.01);
         assert!(income.p_value < 1e-6);
         assert!(!report.failed());
+        let message = &report.findings[0].message;
+        assert!(
+            message.starts_with("column `income`: PSI") && message.contains("≥ 0.25 (KS 0.500"),
+            "{message}"
+        );
         options.fail_on_drift = true;
         assert!(drift(&shifted, &reference, "y", &options).failed());
         serde_json::to_string(&report).unwrap();
+    }
+
+    #[test]
+    fn significant_test_warns_only_with_a_visible_psi() {
+        let options = DriftOptions::default();
+        let numbers = |shift: f64| {
+            Frame::new(vec![Column::numeric(
+                "x",
+                (0..20_000).map(|i| f64::from(i) + shift).collect(),
+            )])
+            .unwrap()
+        };
+        let reference = Reference::build(&numbers(0.0), "y", &options);
+        // KS notices a 3% shift of 20 000 rows, but PSI stays near 0.02.
+        let small = drift(&numbers(600.0), &reference, "y", &options);
+        assert!(small.columns[0].p_value < options.p_value);
+        assert!(small.columns[0].psi < options.psi_warn / 2.0);
+        assert_eq!(small.columns[0].level, Level::Info);
+        assert!(small.findings.is_empty());
+        // A 5% shift: PSI over half the warning threshold, and significant.
+        let visible = drift(&numbers(1_000.0), &reference, "y", &options);
+        let column = &visible.columns[0];
+        assert!(column.psi >= options.psi_warn / 2.0 && column.psi < options.psi_warn);
+        assert_eq!(column.level, Level::Warn);
+        assert!(
+            visible.findings[0].message.contains("< 0.01"),
+            "{:?}",
+            visible.findings
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn assess_and_clean(
         columns: Vec::new(),
         findings: Vec::new(),
     };
-    if frame.column(target).is_none() {
+    let Some(target_column) = frame.column(target) else {
         report.findings.push(Finding::new(
             Level::Fail,
             "missing_target_column",
@@ -91,13 +91,12 @@ pub fn assess_and_clean(
             format!("the batch has no target column `{target}`"),
         ));
         return (frame.clone(), report);
-    }
+    };
 
     // Rows without a target teach nothing and cannot be scored for quality.
-    let labelled: Vec<usize> = {
-        let column = frame.column(target).expect("checked above");
-        (0..rows_in).filter(|&r| !column.is_missing(r)).collect()
-    };
+    let labelled: Vec<usize> = (0..rows_in)
+        .filter(|&r| !target_column.is_missing(r))
+        .collect();
     if labelled.len() < rows_in {
         let dropped = rows_in - labelled.len();
         findings.push(Finding::new(
@@ -118,7 +117,20 @@ pub fn assess_and_clean(
         let expected = reference.map(|r| r.column(&column.name));
         match expected {
             // A column the first batch dropped stays dropped.
-            Some(None) => report.dropped_columns.push(column.name.clone()),
+            Some(None) => {
+                findings.push(Finding::new(
+                    Level::Info,
+                    "column_not_in_reference",
+                    Some(&column.name),
+                    1.0,
+                    0.0,
+                    format!(
+                        "column `{}` is not among the reference batch's columns; dropped so that every batch has the trained schema",
+                        column.name
+                    ),
+                ));
+                report.dropped_columns.push(column.name.clone());
+            }
             Some(Some(expected)) => {
                 columns.push(conform_kind(column, expected.kind(), &mut findings))
             }
@@ -173,6 +185,16 @@ pub fn assess_and_clean(
         kept.push(column);
     }
     let mut cleaned = Frame::new(kept).expect("columns come from one frame");
+    // Columns dropped as (nearly) empty do not count against the batch.
+    let kept_missing_share = {
+        let cells = cleaned.n_rows() * cleaned.n_cols();
+        let missing: usize = cleaned.columns().iter().map(Column::missing_count).sum();
+        if cells == 0 {
+            0.0
+        } else {
+            missing as f64 / cells as f64
+        }
+    };
 
     let sparse_rows = rows_with_too_many_gaps(&cleaned, target, options.drop_missing_row);
     if !sparse_rows.is_empty() {
@@ -284,16 +306,16 @@ pub fn assess_and_clean(
             ),
         ));
     }
-    if missing_cell_share > options.fail_missing_cells {
+    if kept_missing_share > options.fail_missing_cells {
         findings.push(Finding::new(
             Level::Fail,
             "missing_cells",
             None,
-            missing_cell_share,
+            kept_missing_share,
             options.fail_missing_cells,
             format!(
-                "{:.1}% of all cells are missing, over the fail threshold {:.1}%",
-                missing_cell_share * 100.0,
+                "{:.1}% of the cells in the kept columns are missing, over the fail threshold {:.1}%",
+                kept_missing_share * 100.0,
                 options.fail_missing_cells * 100.0
             ),
         ));

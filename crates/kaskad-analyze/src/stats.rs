@@ -48,26 +48,83 @@ pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Asymptotic p-value of the two-sample KS statistic `d` for sample sizes
-/// `n` and `m` (Kolmogorov distribution with Stephens' small-sample correction).
+/// `n` and `m`: the Kolmogorov distribution at `d·√(nm/(n+m))`, with
+/// Stephens' small-sample correction of that argument.
 pub fn ks_p_value(d: f64, n: usize, m: usize) -> f64 {
-    if n == 0 || m == 0 {
+    if n == 0 || m == 0 || d <= 0.0 {
         return 1.0;
     }
     let en = (n as f64 * m as f64 / (n + m) as f64).sqrt();
-    let lambda = (en + 0.12 + 0.11 / en) * d;
-    if lambda < 1e-3 {
+    kolmogorov_sf((en + 0.12 + 0.11 / en) * d)
+}
+
+/// `P(K > x)` for the Kolmogorov distribution.
+fn kolmogorov_sf(x: f64) -> f64 {
+    if x <= 0.0 {
         return 1.0;
     }
-    let mut sum = 0.0;
-    for k in 1..=100 {
-        let k = f64::from(k);
-        let term = 2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp();
-        sum += term;
-        if term.abs() < 1e-12 {
-            break;
+    let sf = if x < 1.0 {
+        // The alternating series below converges slowly for small x; the
+        // theta-function form of the CDF converges in a few terms there.
+        let c = -std::f64::consts::PI.powi(2) / (8.0 * x * x);
+        let cdf: f64 = (1..=10)
+            .map(|k| (f64::from(2 * k - 1).powi(2) * c).exp())
+            .sum::<f64>()
+            * (2.0 * std::f64::consts::PI).sqrt()
+            / x;
+        1.0 - cdf
+    } else {
+        2.0 * (1..=10)
+            .map(|k| {
+                let k = f64::from(k);
+                let sign = if k % 2.0 == 1.0 { 1.0 } else { -1.0 };
+                sign * (-2.0 * k * k * x * x).exp()
+            })
+            .sum::<f64>()
+    };
+    sf.clamp(0.0, 1.0)
+}
+
+/// Pearson's chi-square statistic of `observed` counts against `expected`
+/// shares, and its degrees of freedom. Buckets expected fewer than five times
+/// are pooled, the usual condition for the chi-square approximation to hold;
+/// an expected share of zero is floored like in [`psi`] so that a value
+/// never seen before weighs heavily but finitely.
+pub fn chi_square_statistic(expected: &[f64], observed: &[usize]) -> (f64, usize) {
+    let n: usize = observed.iter().sum();
+    if n == 0 {
+        return (0.0, 0);
+    }
+    let n = n as f64;
+    let (mut stat, mut buckets) = (0.0, 0usize);
+    let (mut pooled_e, mut pooled_o) = (0.0, 0.0);
+    for (&e, &o) in expected.iter().zip(observed) {
+        let (e, o) = (e * n, o as f64);
+        if e < 5.0 {
+            pooled_e += e;
+            pooled_o += o;
+        } else {
+            stat += (o - e).powi(2) / e;
+            buckets += 1;
         }
     }
-    sum.clamp(0.0, 1.0)
+    if pooled_e > 0.0 || pooled_o > 0.0 {
+        let e = pooled_e.max(SHARE_FLOOR * n);
+        stat += (pooled_o - e).powi(2) / e;
+        buckets += 1;
+    }
+    (stat, buckets.saturating_sub(1))
+}
+
+/// The `q` quantile (0..=1) of sorted values, interpolating linearly
+/// between order statistics.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(last);
+    let frac = pos - lo as f64;
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
 /// Survival function of the chi-square distribution: `P(X ≥ x)` with `df`
@@ -169,8 +226,40 @@ mod tests {
         let p = ks_p_value(0.5, 50, 50);
         assert!(p < 1e-4 && p > 1e-7, "{p}");
         assert_eq!(ks_p_value(0.0, 50, 50), 1.0);
-        // scipy.stats.kstwobign.sf(1.0) = 0.26999967
-        assert!((ks_p_value(1.0 / (10_000f64).sqrt() * 0.99, 20_000, 20_000) - 0.27).abs() < 0.01);
+        assert!(ks_p_value(0.01, 50, 50) > 0.999);
+    }
+
+    #[test]
+    fn kolmogorov_matches_scipy_on_both_branches() {
+        // scipy.stats.kstwobign.sf
+        assert!((kolmogorov_sf(1.0) - 0.269_999_67).abs() < 1e-6);
+        assert!((kolmogorov_sf(0.5) - 0.963_945_2).abs() < 1e-6);
+        assert!((kolmogorov_sf(1.36) - 0.049_4).abs() < 1e-3);
+        assert!((kolmogorov_sf(0.999_999) - kolmogorov_sf(1.000_001)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn chi_square_statistic_pools_rare_buckets() {
+        let e = [0.5, 0.5];
+        assert_eq!(chi_square_statistic(&e, &[50, 50]), (0.0, 1));
+        let (stat, df) = chi_square_statistic(&e, &[60, 40]);
+        assert!((stat - 4.0).abs() < 1e-12);
+        assert_eq!(df, 1);
+        // The last two buckets expect 1 each: pooled into one bucket.
+        let (_, df) = chi_square_statistic(&[0.49, 0.49, 0.01, 0.01], &[49, 49, 1, 1]);
+        assert_eq!(df, 2);
+        // A category the reference never saw: floored, large but finite.
+        let (stat, _) = chi_square_statistic(&[0.5, 0.5, 0.0], &[40, 40, 20]);
+        assert!(stat.is_finite() && stat > 100.0);
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&v, 1.0), Some(4.0));
+        assert_eq!(quantile(&v, 0.5), Some(2.5));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 
     #[test]
