@@ -20,8 +20,12 @@ pub struct Preprocessor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Encoder {
-    /// Impute, optionally flag missing, then standardize.
+    /// Clamp to the training range, impute, optionally flag missing, then
+    /// standardize. Clamping replays at scoring time the outlier clipping
+    /// cleaning applied to the training rows.
     Numeric {
+        low: f64,
+        high: f64,
         fill: f64,
         missing_indicator: bool,
         scaling: Scaling,
@@ -187,10 +191,14 @@ fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
         median(present.clone())
     };
     let missing_indicator = present.len() < values.len();
+    let low = present.iter().copied().reduce(f64::min).unwrap_or(fill);
+    let high = present.iter().copied().reduce(f64::max).unwrap_or(fill);
     let imputed = values
         .iter()
         .map(move |&v| if v.is_finite() { v } else { fill });
     Encoder::Numeric {
+        low,
+        high,
         fill,
         missing_indicator,
         scaling: Scaling::fit(imputed, options.scale),
@@ -308,6 +316,8 @@ impl Encoder {
     /// Non-finite numbers count as missing: a model never sees NaN or ±inf.
     fn encode_number(&self, v: f64, out: &mut [f64]) {
         let Encoder::Numeric {
+            low,
+            high,
             fill,
             missing_indicator,
             scaling,
@@ -316,7 +326,7 @@ impl Encoder {
             unreachable!("numbers are only routed to numeric encoders")
         };
         let present = v.is_finite();
-        out[0] = scaling.apply(if present { v } else { *fill });
+        out[0] = scaling.apply(if present { v.clamp(*low, *high) } else { *fill });
         if *missing_indicator {
             out[1] = if present { 0.0 } else { 1.0 };
         }
@@ -456,6 +466,21 @@ mod tests {
         .unwrap();
         let err = pre.transform(&mistyped).unwrap_err().to_string();
         assert!(err.contains("`income`"), "{err}");
+    }
+
+    #[test]
+    fn numbers_beyond_the_training_range_are_clamped() {
+        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let later = |income: f64| {
+            Frame::new(vec![
+                Column::numeric("income", vec![income]),
+                Column::categorical("home", vec![Some("own".into())]),
+            ])
+            .unwrap()
+        };
+        let at_max = pre.transform(&later(5.0)).unwrap();
+        let beyond = pre.transform(&later(1e9)).unwrap();
+        assert_eq!(at_max.row(0), beyond.row(0));
     }
 
     #[test]

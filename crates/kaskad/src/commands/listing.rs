@@ -25,8 +25,14 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
+        let width = batches
+            .iter()
+            .map(|b| b.origin.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("origin".len());
         println!(
-            "{:>4}  {:<32} {:>7} {:>4}  {:<22} {:<9}",
+            "{:>4}  {:<width$} {:>7} {:>4}  {:<22} {:<9}",
             "id", "origin", "rows", "cols", "time range", "processed"
         );
         for b in &batches {
@@ -35,7 +41,7 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map_or(String::new(), |(a, z)| format!("{a} … {z}"));
             println!(
-                "{:>4}  {:<32} {:>7} {:>4}  {:<22} {:<9}",
+                "{:>4}  {:<width$} {:>7} {:>4}  {:<22} {:<9}",
                 b.id, b.origin, b.rows, b.columns, range, b.processed
             );
         }
