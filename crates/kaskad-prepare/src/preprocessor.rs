@@ -120,6 +120,16 @@ impl Preprocessor {
         &self.inputs
     }
 
+    /// For every output feature, the index (in [`Self::input_columns`]) of
+    /// the raw column it was built from: explanations sum over it.
+    pub fn feature_sources(&self) -> Vec<usize> {
+        self.encoders
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| std::iter::repeat_n(i, e.width()))
+            .collect()
+    }
+
     /// The name of every output feature, in matrix column order.
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
@@ -419,6 +429,7 @@ mod tests {
         assert_eq!(m.column(1), vec![0.0, 0.0, 1.0, 0.0]);
         assert_eq!(m.row(2)[2..], [0.0, 0.0, 1.0]);
         assert_eq!(m.row(3)[2..], [1.0, 0.0, 0.0]);
+        assert_eq!(pre.feature_sources(), vec![0, 0, 1, 1, 1]);
     }
 
     #[test]

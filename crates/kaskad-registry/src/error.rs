@@ -20,6 +20,8 @@ pub enum RegistryError {
     Corrupt { path: PathBuf, message: String },
     #[error("model `{reference}` not found: {reason}")]
     UnknownModel { reference: String, reason: String },
+    #[error(transparent)]
+    Prepare(#[from] kaskad_prepare::PrepareError),
     #[error("batch with content hash {hash} is already stored as batch {id}")]
     DuplicateBatch { hash: String, id: i64 },
 }

@@ -5,11 +5,14 @@
 //! recorded fact, schema versioned by `user_version`) and the `models/`
 //! folder (one folder per version, written under a temporary name and renamed).
 //! Stages hand it serializable values; it never interprets their contents
-//! beyond the columns it indexes.
+//! beyond the columns it indexes, except for [`ModelArtifact`]: the servable
+//! model (preprocessor, model, schema, threshold, lineage) that every
+//! consumer of a version — `inference`, the server, cascades — loads the same way.
 
 mod artifacts;
 mod catalog;
 mod error;
+mod model;
 
 pub use artifacts::{read_artifact, write_artifact};
 pub use catalog::{
@@ -17,3 +20,4 @@ pub use catalog::{
     VersionRecord,
 };
 pub use error::RegistryError;
+pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};

@@ -43,6 +43,18 @@ impl Model {
             Model::Knn(m) => m.predict_proba(x),
         }
     }
+
+    /// Per-row, per-feature contributions to the score, where the family
+    /// has exact ones: linear SHAP for LR (log-odds, against the training
+    /// mean), path contributions for the tree (probability, from the root's
+    /// rate). `None` for kNN, whose explanation is its neighbours.
+    pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
+        match self {
+            Model::Lr(m) => Some(m.contributions(x)),
+            Model::Tree(m) => Some(m.contributions(x)),
+            Model::Knn(_) => None,
+        }
+    }
 }
 
 /// Fits the family `params` names on rows `x` with 0/1 labels `y`.

@@ -14,6 +14,8 @@ use crate::linalg::cholesky_solve;
 pub struct LogisticRegression {
     pub coefficients: Vec<f64>,
     pub intercept: f64,
+    /// Training mean of every feature: the baseline of explanations.
+    pub feature_means: Vec<f64>,
 }
 
 const MAX_ITERATIONS: usize = 100;
@@ -56,9 +58,16 @@ impl LogisticRegression {
             });
         }
         let intercept = theta.pop().unwrap_or(0.0);
+        let mut feature_means = vec![0.0; x.cols];
+        for i in 0..x.rows {
+            for (mean, v) in feature_means.iter_mut().zip(x.row(i)) {
+                *mean += v / x.rows as f64;
+            }
+        }
         Ok(Self {
             coefficients: theta,
             intercept,
+            feature_means,
         })
     }
 
@@ -66,6 +75,20 @@ impl LogisticRegression {
         (0..x.rows)
             .map(|i| sigmoid(linear(x.row(i), &self.coefficients, self.intercept)))
             .collect()
+    }
+}
+
+impl LogisticRegression {
+    /// Exact SHAP values of the log-odds for a linear model with independent
+    /// features: `w_j · (x_j − mean_j)`.
+    pub fn contributions(&self, x: &Matrix) -> Matrix {
+        let mut out = Matrix::zeros(x.rows, x.cols);
+        for i in 0..x.rows {
+            for (j, v) in x.row(i).iter().enumerate() {
+                out.data[i * x.cols + j] = self.coefficients[j] * (v - self.feature_means[j]);
+            }
+        }
+        out
     }
 }
 
@@ -184,6 +207,19 @@ mod tests {
         theta.push(model.intercept);
         let (gradient, _) = gradient_and_hessian(&x, &y, 1.0, &theta);
         assert!(gradient.iter().all(|g| g.abs() < 1e-6), "{gradient:?}");
+    }
+
+    #[test]
+    fn contributions_add_up_to_the_log_odds_minus_the_baseline() {
+        let (x, y) = testdata::logistic(500, 8);
+        let model = LogisticRegression::fit(&x, &y, 1.0).unwrap();
+        let c = model.contributions(&x);
+        let baseline = linear(&model.feature_means, &model.coefficients, model.intercept);
+        for i in 0..x.rows {
+            let log_odds = linear(x.row(i), &model.coefficients, model.intercept);
+            let sum: f64 = c.row(i).iter().sum();
+            assert!((baseline + sum - log_odds).abs() < 1e-9);
+        }
     }
 
     #[test]

@@ -130,6 +130,38 @@ impl DecisionTree {
         }
     }
 
+    /// Path contributions (Saabas): along each row's path, the change in the
+    /// positive rate at every split is credited to the split's feature, so
+    /// the root rate plus a row's contributions equals its score.
+    pub fn contributions(&self, x: &Matrix) -> Matrix {
+        let mut out = Matrix::zeros(x.rows, x.cols);
+        let rate = |n: &Node| match n {
+            Node::Leaf { probability, .. } | Node::Split { probability, .. } => *probability,
+        };
+        for i in 0..x.rows {
+            let row = x.row(i);
+            let mut at = 0;
+            while let Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                probability,
+                ..
+            } = &self.nodes[at]
+            {
+                let next = if row[*feature] <= *threshold {
+                    *left
+                } else {
+                    *right
+                };
+                out.data[i * x.cols + feature] += rate(&self.nodes[next]) - probability;
+                at = next;
+            }
+        }
+        out
+    }
+
     /// The number of levels below the root.
     pub fn depth(&self) -> usize {
         fn below(nodes: &[Node], at: usize) -> usize {
@@ -249,6 +281,23 @@ mod tests {
         };
         assert_eq!(threshold, 6.5);
         assert_eq!(tree.predict_proba(&x), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn contributions_add_up_to_the_score() {
+        let (x, y) = crate::testdata::logistic(1_000, 9);
+        let tree = DecisionTree::fit(&x, &y, 4, 20);
+        let Node::Split {
+            probability: root, ..
+        } = tree.nodes[0]
+        else {
+            panic!("root should split")
+        };
+        let scores = tree.predict_proba(&x);
+        let c = tree.contributions(&x);
+        for (i, score) in scores.iter().enumerate() {
+            assert!((root + c.row(i).iter().sum::<f64>() - score).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! `kaskad.toml`, `kaskad.db`, `raw/`, `models/`, `reports/`), the order in
 //! which stages run in `update`, and the commands a user types.
 
-pub mod artifact;
 pub mod cli;
 mod commands;
 mod home;

@@ -19,9 +19,9 @@ use kaskad_train::{Hyperparams, fit, grid};
 use kaskad_validate::{Metrics, evaluate, holdout, roc_auc, time_series_folds};
 use serde_json::json;
 
-use crate::artifact::{FORMAT, FORMAT_VERSION, ModelArtifact};
 use crate::home::Home;
 use crate::memory::peak_rss_bytes;
+use kaskad_registry::{FORMAT, FORMAT_VERSION, ModelArtifact};
 
 const REFERENCE_KEY: &str = "reference";
 const SCHEMA_KEY: &str = "schema";

@@ -8,10 +8,10 @@ use std::time::Instant;
 use anyhow::Context;
 use kaskad_registry::InferenceRecord;
 
-use crate::artifact::ModelArtifact;
 use crate::cli::InferenceArgs;
 use crate::home::{Home, write_atomic};
 use crate::memory::peak_rss_bytes;
+use kaskad_registry::ModelArtifact;
 
 pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
@@ -40,6 +40,9 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
     println!("{}", out.display());
     Ok(ExitCode::SUCCESS)
 }
+
+/// `reason_1` … `reason_3`: the columns that raised the score most.
+const REASON_COLUMNS: usize = 3;
 
 /// Scores `file` with `artifact` and writes the output CSV; returns its path and row count.
 pub fn score_file(
@@ -70,6 +73,10 @@ pub fn score_file(
     let scores = artifact
         .score(&frame)
         .with_context(|| format!("scoring {}", file.display()))?;
+    let reasons = artifact
+        .explain(&frame, REASON_COLUMNS)
+        .with_context(|| format!("explaining {}", file.display()))?;
+    let model = format!("{}@{}", artifact.name, artifact.version);
     // The output repeats each input record byte for byte, so nothing the
     // user sent is reformatted or lost.
     let mut input = csv::Reader::from_path(file).with_context(|| format!("{}", file.display()))?;
@@ -77,8 +84,12 @@ pub fn score_file(
     let mut header = input.headers()?.clone();
     header.push_field("score");
     header.push_field("predict");
+    for k in 1..=REASON_COLUMNS {
+        header.push_field(&format!("reason_{k}"));
+    }
+    header.push_field("model");
     writer.write_record(&header)?;
-    for (record, score) in input.records().zip(&scores) {
+    for ((record, score), reasons) in input.records().zip(&scores).zip(&reasons) {
         let mut record = record?;
         record.push_field(&score.to_string());
         record.push_field(if *score >= artifact.threshold {
@@ -86,6 +97,10 @@ pub fn score_file(
         } else {
             "0"
         });
+        for k in 0..REASON_COLUMNS {
+            record.push_field(reasons.get(k).map_or("", |r| r.column.as_str()));
+        }
+        record.push_field(&model);
         writer.write_record(&record)?;
     }
     let bytes = writer

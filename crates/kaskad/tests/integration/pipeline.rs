@@ -104,9 +104,25 @@ fn credit_data_streams_trains_and_scores_within_noise_of_scikit_learn() {
         .iter()
         .map(str::to_string)
         .collect();
-    assert_eq!(&headers[headers.len() - 2..], ["score", "predict"]);
-    assert_eq!(headers.len(), 16, "every input column is kept");
-    assert_eq!(reader.records().count(), 1114);
+    assert_eq!(
+        &headers[14..],
+        [
+            "score", "predict", "reason_1", "reason_2", "reason_3", "model"
+        ]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1114);
+    // The champion of this run is LR: every row that scores above the
+    // baseline has at least one reason, and reasons name input columns.
+    let model = &records[0][19];
+    assert!(model.starts_with("default_risk@"), "{model}");
+    let explained = records.iter().filter(|r| !r[16].is_empty()).count();
+    assert!(explained > 500, "only {explained} rows have a reason");
+    for r in &records {
+        for k in 16..19 {
+            assert!(r[k].is_empty() || headers[..14].contains(&r[k].to_string()));
+        }
+    }
     let auc = scored_auc(&scored);
     assert!(
         auc >= SKLEARN_LR_AUC - 0.01,

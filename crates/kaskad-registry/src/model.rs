@@ -1,0 +1,102 @@
+//! The servable model: preprocessing, model and input schema in one
+//! self-describing, versioned file that `inference` and the server load.
+
+use std::path::Path;
+
+use kaskad_core::{ColumnKind, Frame};
+use kaskad_prepare::Preprocessor;
+use kaskad_train::{Hyperparams, Model};
+use serde::{Deserialize, Serialize};
+
+use crate::{RegistryError, read_artifact};
+
+/// Name written into every artifact, so a stray JSON file is not taken for a model.
+pub const FORMAT: &str = "kaskad-model";
+/// Bumped when the artifact layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format: String,
+    pub format_version: u32,
+    pub name: String,
+    pub version: i64,
+    pub target: String,
+    pub positive: Vec<String>,
+    /// Scores at or above this predict default.
+    pub threshold: f64,
+    pub params: Hyperparams,
+    pub preprocessor: Preprocessor,
+    pub model: Model,
+    /// Raw batches (catalog ids) the model was trained on.
+    pub trained_on: Vec<i64>,
+}
+
+impl ModelArtifact {
+    /// Raw columns the model reads, with their kinds.
+    pub fn input_columns(&self) -> &[(String, ColumnKind)] {
+        self.preprocessor.input_columns()
+    }
+
+    /// Probability of default for every row of `frame`.
+    pub fn score(&self, frame: &Frame) -> Result<Vec<f64>, RegistryError> {
+        let x = self.preprocessor.transform(frame)?;
+        Ok(self.model.predict_proba(&x))
+    }
+
+    /// For every row, up to `top` raw columns that pushed its score most
+    /// towards default, strongest first (reason codes). Contributions of the
+    /// features built from one column (levels, missing flags) are summed.
+    /// Empty lists for families without exact contributions (kNN).
+    pub fn explain(&self, frame: &Frame, top: usize) -> Result<Vec<Vec<Reason>>, RegistryError> {
+        let x = self.preprocessor.transform(frame)?;
+        let Some(contributions) = self.model.contributions(&x) else {
+            return Ok(vec![Vec::new(); frame.n_rows()]);
+        };
+        let sources = self.preprocessor.feature_sources();
+        let inputs = self.input_columns();
+        Ok((0..contributions.rows)
+            .map(|i| {
+                let mut per_column = vec![0.0; inputs.len()];
+                for (c, &source) in contributions.row(i).iter().zip(&sources) {
+                    per_column[source] += c;
+                }
+                let mut reasons: Vec<Reason> = per_column
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, c)| *c > 0.0)
+                    .map(|(j, contribution)| Reason {
+                        column: inputs[j].0.clone(),
+                        contribution,
+                    })
+                    .collect();
+                reasons.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+                reasons.truncate(top);
+                reasons
+            })
+            .collect())
+    }
+
+    /// Reads an artifact folder and checks it is a model this build can serve.
+    pub fn load(path: &Path) -> Result<ModelArtifact, RegistryError> {
+        let artifact: ModelArtifact = read_artifact(path)?;
+        if artifact.format != FORMAT || artifact.format_version > FORMAT_VERSION {
+            return Err(RegistryError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!(
+                    "not a kaskad model this version can read (format {:?} v{}, expected {FORMAT:?} ≤ v{FORMAT_VERSION})",
+                    artifact.format, artifact.format_version
+                ),
+            });
+        }
+        Ok(artifact)
+    }
+}
+
+/// A raw column and how much it raised the score (log-odds for LR,
+/// probability for trees).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub column: String,
+    pub contribution: f64,
+}
