@@ -31,6 +31,40 @@ pub enum Command {
     Models(ListArgs),
     /// The whole flow on the bundled credit data, end to end.
     Demo(DemoArgs),
+    /// Measure kaskad on given data (JSON for scripts that compare with peers).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fit one family on TRAIN, score TEST: fit and predict time, peak memory, AUC.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Training rows (CSV).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Rows scored after fitting (CSV, same columns).
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Target column.
+    #[arg(long)]
+    pub target: String,
+    /// Target value that means default; repeat for several.
+    #[arg(long, required = true)]
+    pub positive: Vec<String>,
+    /// Model family: lr, tree, knn (and any family the build knows).
+    #[arg(long)]
+    pub algo: String,
+    /// Override a hyperparameter, e.g. `--param c=0.1`; repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -29,5 +29,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Batches(args) => commands::listing::batches(&args),
         Command::Models(args) => commands::listing::models(&args),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Bench(cli::BenchCommand::Train(args)) => commands::bench::train(&args),
     }
 }

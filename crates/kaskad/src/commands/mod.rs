@@ -1,5 +1,6 @@
 //! One module per command; each turns arguments into calls on the stages.
 
+pub mod bench;
 pub mod demo;
 pub mod inference;
 pub mod init;
