@@ -264,13 +264,16 @@ fn ordinal_code(levels: &[String], v: Option<&str>) -> f64 {
     }
 }
 
+/// Median by selection: linear time, no full sort.
 fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
     let n = values.len();
+    let (below, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
     if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        let lower = below.iter().copied().fold(f64::MIN, f64::max);
+        (lower + upper) / 2.0
     }
 }
 

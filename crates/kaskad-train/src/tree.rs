@@ -38,38 +38,62 @@ const MAX_BINS: usize = 256;
 struct Binned {
     /// `edges[f][j]`: the threshold between bin `j` and bin `j + 1`.
     edges: Vec<Vec<f64>>,
-    /// `bins[f][row]`.
-    bins: Vec<Vec<u16>>,
+    /// `bins[f][row]`; at most 255 edges, so a bin fits a byte.
+    bins: Vec<Vec<u8>>,
 }
 
 impl Binned {
     fn new(x: &Matrix) -> Self {
         let mut edges = Vec::with_capacity(x.cols);
         let mut bins = Vec::with_capacity(x.cols);
-        for f in 0..x.cols {
-            let column = x.column(f);
-            let mut sorted = column.clone();
-            sorted.sort_by(f64::total_cmp);
-            sorted.dedup();
-            let cut: Vec<f64> = if sorted.len() <= MAX_BINS {
-                sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect()
-            } else {
-                let mut cut: Vec<f64> = (1..MAX_BINS)
-                    .map(|k| sorted[k * sorted.len() / MAX_BINS])
-                    .collect();
-                cut.dedup();
-                cut
+        // One pass to column-major: strided reads per feature would walk the
+        // whole row-major matrix once per column.
+        let mut columns = vec![Vec::with_capacity(x.rows); x.cols];
+        for i in 0..x.rows {
+            for (column, &v) in columns.iter_mut().zip(x.row(i)) {
+                column.push(v);
+            }
+        }
+        for column in columns {
+            let cut: Vec<f64> = match few_distinct(&column) {
+                Some(distinct) => distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect(),
+                None => {
+                    let mut sorted = column.clone();
+                    sorted.sort_unstable_by(f64::total_cmp);
+                    let mut cut: Vec<f64> = (1..MAX_BINS)
+                        .map(|k| sorted[k * sorted.len() / MAX_BINS])
+                        .collect();
+                    cut.dedup();
+                    cut
+                }
             };
             bins.push(
                 column
                     .iter()
-                    .map(|v| cut.partition_point(|e| e < v) as u16)
+                    .map(|v| cut.partition_point(|e| e < v) as u8)
                     .collect(),
             );
             edges.push(cut);
         }
         Self { edges, bins }
     }
+}
+
+/// The sorted distinct values of `column` when there are fewer than
+/// [`MAX_BINS`] of them (one-hot flags, codes, small counts), found without
+/// sorting the whole column.
+fn few_distinct(column: &[f64]) -> Option<Vec<f64>> {
+    let mut distinct: Vec<f64> = Vec::new();
+    for &v in column {
+        if !distinct.contains(&v) {
+            if distinct.len() == MAX_BINS - 1 {
+                return None;
+            }
+            distinct.push(v);
+        }
+    }
+    distinct.sort_unstable_by(f64::total_cmp);
+    Some(distinct)
 }
 
 struct Grower<'a> {

@@ -25,6 +25,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let preprocessor = Preprocessor::fit(&train_x, &options.prepare)?;
     let x = preprocessor.transform(&train_x)?;
+    let prepare_seconds = start.elapsed().as_secs_f64();
     let model = fit(&x, &train_y, &params, options.train.seed)?;
     let fit_seconds = start.elapsed().as_secs_f64();
 
@@ -39,6 +40,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         "test_rows": test_x.n_rows(),
         "features": preprocessor.feature_names().len(),
         "fit_seconds": fit_seconds,
+        "prepare_seconds": prepare_seconds,
         "predict_seconds": predict_seconds,
         "peak_rss_bytes": peak_rss_bytes(),
         "auc": roc_auc(&test_y, &scores),
