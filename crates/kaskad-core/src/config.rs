@@ -101,7 +101,7 @@ pub struct PrepareOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainOptions {
-    /// Families to train: "lr", "tree", "knn".
+    /// Families to train: "lr", "tree", "knn", "gbdt".
     pub algorithms: Vec<String>,
     /// Inverse L2 strengths tried for logistic regression.
     pub lr_c: Vec<f64>,
@@ -110,6 +110,11 @@ pub struct TrainOptions {
     pub knn_k: Vec<usize>,
     /// kNN keeps at most this many training rows (reservoir sample).
     pub knn_max_rows: usize,
+    /// Most boosting rounds; early stopping on the newest rows usually stops sooner.
+    pub gbdt_trees: Vec<usize>,
+    pub gbdt_learning_rate: Vec<f64>,
+    pub gbdt_max_leaves: Vec<usize>,
+    pub gbdt_min_samples_leaf: usize,
     pub seed: u64,
 }
 
@@ -195,6 +200,10 @@ impl Default for TrainOptions {
             tree_min_samples_leaf: vec![20, 50],
             knn_k: vec![25, 50],
             knn_max_rows: 50_000,
+            gbdt_trees: vec![200],
+            gbdt_learning_rate: vec![0.05, 0.1],
+            gbdt_max_leaves: vec![15, 31],
+            gbdt_min_samples_leaf: 20,
             seed: 42,
         }
     }
@@ -293,13 +302,14 @@ impl Options {
         )?;
         if self.train.algorithms.is_empty() {
             return Err(
-                "train.algorithms: expected at least one of \"lr\", \"tree\", \"knn\"".into(),
+                "train.algorithms: expected at least one of \"lr\", \"tree\", \"knn\", \"gbdt\""
+                    .into(),
             );
         }
         for algo in &self.train.algorithms {
-            if !["lr", "tree", "knn"].contains(&algo.as_str()) {
+            if !["lr", "tree", "knn", "gbdt"].contains(&algo.as_str()) {
                 return Err(format!(
-                    "train.algorithms: unknown algorithm {algo:?}, expected \"lr\", \"tree\" or \"knn\""
+                    "train.algorithms: unknown algorithm {algo:?}, expected \"lr\", \"tree\", \"knn\" or \"gbdt\""
                 ));
             }
         }
@@ -319,6 +329,26 @@ impl Options {
         }
         if self.train.knn_max_rows == 0 {
             return Err("train.knn_max_rows: expected at least 1".into());
+        }
+        if self.train.gbdt_trees.is_empty() || self.train.gbdt_trees.contains(&0) {
+            return Err("train.gbdt_trees: expected one or more counts ≥ 1".into());
+        }
+        if self.train.gbdt_learning_rate.is_empty()
+            || self
+                .train
+                .gbdt_learning_rate
+                .iter()
+                .any(|r| !(*r > 0.0 && r.is_finite()))
+        {
+            return Err("train.gbdt_learning_rate: expected one or more positive numbers".into());
+        }
+        if self.train.gbdt_max_leaves.is_empty()
+            || self.train.gbdt_max_leaves.iter().any(|&l| l < 2)
+        {
+            return Err("train.gbdt_max_leaves: expected one or more counts ≥ 2".into());
+        }
+        if self.train.gbdt_min_samples_leaf == 0 {
+            return Err("train.gbdt_min_samples_leaf: expected at least 1".into());
         }
         if !(0.05..=0.5).contains(&self.validate.holdout) {
             return Err(format!(
@@ -415,7 +445,7 @@ min_category_share = {min_category_share}
 scale = {scale}
 
 [train]
-# Model families to train on every update: "lr", "tree", "knn".
+# Model families to train on every update: "lr", "tree", "knn", "gbdt".
 algorithms = {algorithms}
 # Hyperparameter grid searched with time-series cross-validation.
 lr_c = {lr_c}
@@ -424,6 +454,14 @@ tree_min_samples_leaf = {tree_min_samples_leaf}
 knn_k = {knn_k}
 # kNN keeps at most this many training rows (reservoir sample).
 knn_max_rows = {knn_max_rows}
+# Gradient-boosted trees: the most boosting rounds (early stopping on the
+# newest tenth of the training rows keeps the best round), the shrinkage of
+# every tree, leaves per tree (grown best-first) ...
+gbdt_trees = {gbdt_trees}
+gbdt_learning_rate = {gbdt_learning_rate}
+gbdt_max_leaves = {gbdt_max_leaves}
+# ... and the fewest training rows a leaf may hold.
+gbdt_min_samples_leaf = {gbdt_min_samples_leaf}
 # Seed of every random process; same seed, same models.
 seed = {seed}
 
@@ -476,6 +514,15 @@ min_auc = {min_auc}
             ),
             knn_k = nums(t.knn_k.iter().map(ToString::to_string).collect()),
             knn_max_rows = t.knn_max_rows,
+            gbdt_trees = nums(t.gbdt_trees.iter().map(ToString::to_string).collect()),
+            gbdt_learning_rate = nums(
+                t.gbdt_learning_rate
+                    .iter()
+                    .map(|x| format!("{x:?}"))
+                    .collect()
+            ),
+            gbdt_max_leaves = nums(t.gbdt_max_leaves.iter().map(ToString::to_string).collect()),
+            gbdt_min_samples_leaf = t.gbdt_min_samples_leaf,
             seed = t.seed,
             holdout = v.holdout,
             cv_folds = v.cv_folds,
@@ -515,5 +562,10 @@ mod tests {
         let mut o = sample();
         o.quality.outliers = "remove".into();
         assert!(o.check().unwrap_err().contains("quality.outliers"));
+        let mut o = sample();
+        o.train.algorithms.push("gbdt".into());
+        assert_eq!(o.check(), Ok(()));
+        o.train.gbdt_learning_rate = vec![0.1, 0.0];
+        assert!(o.check().unwrap_err().contains("train.gbdt_learning_rate"));
     }
 }

@@ -7,4 +7,10 @@ pub enum TrainError {
     SingleClass { rows: usize },
     #[error("logistic regression did not converge: {reason}")]
     NotConverged { reason: String },
+    #[error("{name} = {value}: expected {expected}")]
+    InvalidHyperparameter {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }

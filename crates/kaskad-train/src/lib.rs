@@ -3,13 +3,16 @@
 //! `kaskad-train` owns how a model is fitted on a prepared [`Matrix`] and how
 //! it scores one: L2 logistic regression (Newton's method, with
 //! scikit-learn's `C` meaning), a CART decision tree (Gini, histogram split
-//! search) and k-nearest neighbours (brute force over a seeded sample of the
-//! training rows). [`Hyperparams`] names a family with its settings and
+//! search), k-nearest neighbours (brute force over a seeded sample of the
+//! training rows) and gradient-boosted trees (LightGBM-style: histograms,
+//! leaf-wise growth, native missing values, early stopping on the newest
+//! rows). [`Hyperparams`] names a family with its settings and
 //! [`grid`] expands the configured search space. Models serialize, so they
 //! travel inside the artifact; choosing among them is `kaskad-validate`'s
 //! and the pipeline's job, not this crate's.
 
 mod error;
+mod gbdt;
 mod knn;
 mod linalg;
 mod logistic;
@@ -20,6 +23,7 @@ use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 pub use error::TrainError;
+pub use gbdt::{BoostedTree, GbdtParams, GradientBoosting};
 pub use knn::NearestNeighbours;
 pub use logistic::LogisticRegression;
 pub use params::{Hyperparams, grid};
@@ -32,6 +36,7 @@ pub enum Model {
     Lr(LogisticRegression),
     Tree(DecisionTree),
     Knn(NearestNeighbours),
+    Gbdt(GradientBoosting),
 }
 
 impl Model {
@@ -41,17 +46,20 @@ impl Model {
             Model::Lr(m) => m.predict_proba(x),
             Model::Tree(m) => m.predict_proba(x),
             Model::Knn(m) => m.predict_proba(x),
+            Model::Gbdt(m) => m.predict_proba(x),
         }
     }
 
     /// Per-row, per-feature contributions to the score, where the family
     /// has exact ones: linear SHAP for LR (log-odds, against the training
     /// mean), path contributions for the tree (probability, from the root's
-    /// rate). `None` for kNN, whose explanation is its neighbours.
+    /// rate), path contributions for boosted trees (log-odds, from the
+    /// expected raw score). `None` for kNN, whose explanation is its neighbours.
     pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
         match self {
             Model::Lr(m) => Some(m.contributions(x)),
             Model::Tree(m) => Some(m.contributions(x)),
+            Model::Gbdt(m) => Some(m.contributions(x)),
             Model::Knn(_) => None,
         }
     }
@@ -78,6 +86,22 @@ pub fn fit(x: &Matrix, y: &[u8], params: &Hyperparams, seed: u64) -> Result<Mode
         Hyperparams::Knn { k, max_rows } => {
             Model::Knn(NearestNeighbours::fit(x, y, k, max_rows, seed))
         }
+        Hyperparams::Gbdt {
+            n_trees,
+            learning_rate,
+            max_leaves,
+            min_samples_leaf,
+        } => Model::Gbdt(GradientBoosting::fit(
+            x,
+            y,
+            &GbdtParams {
+                n_trees,
+                learning_rate,
+                max_leaves,
+                min_samples_leaf,
+                ..GbdtParams::default()
+            },
+        )?),
     })
 }
 
@@ -142,6 +166,12 @@ mod tests {
             Hyperparams::Knn {
                 k: 5,
                 max_rows: 100,
+            },
+            Hyperparams::Gbdt {
+                n_trees: 30,
+                learning_rate: 0.1,
+                max_leaves: 7,
+                min_samples_leaf: 10,
             },
         ] {
             let model = fit(&x, &y, &params, 7).unwrap();

@@ -96,7 +96,7 @@ fn linear(row: &[f64], w: &[f64], b: f64) -> f64 {
     row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + b
 }
 
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {
@@ -106,7 +106,7 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 /// `log(1 + e^z)` without overflow.
-fn softplus(z: f64) -> f64 {
+pub(crate) fn softplus(z: f64) -> f64 {
     if z > 0.0 {
         z + (-z).exp().ln_1p()
     } else {

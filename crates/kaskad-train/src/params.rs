@@ -14,15 +14,23 @@ pub enum Hyperparams {
     },
     /// k nearest neighbours over at most `max_rows` training rows.
     Knn { k: usize, max_rows: usize },
+    /// Gradient-boosted trees; `n_trees` is the most early stopping allows.
+    Gbdt {
+        n_trees: usize,
+        learning_rate: f64,
+        max_leaves: usize,
+        min_samples_leaf: usize,
+    },
 }
 
 impl Hyperparams {
-    /// The family name used in the configuration: `lr`, `tree`, `knn`.
+    /// The family name used in the configuration: `lr`, `tree`, `knn`, `gbdt`.
     pub fn algorithm(&self) -> &'static str {
         match self {
             Hyperparams::Lr { .. } => "lr",
             Hyperparams::Tree { .. } => "tree",
             Hyperparams::Knn { .. } => "knn",
+            Hyperparams::Gbdt { .. } => "gbdt",
         }
     }
 }
@@ -48,6 +56,20 @@ pub fn grid(options: &TrainOptions) -> Vec<Hyperparams> {
                 k,
                 max_rows: options.knn_max_rows,
             })),
+            "gbdt" => {
+                for &n_trees in &options.gbdt_trees {
+                    for &learning_rate in &options.gbdt_learning_rate {
+                        for &max_leaves in &options.gbdt_max_leaves {
+                            grid.push(Hyperparams::Gbdt {
+                                n_trees,
+                                learning_rate,
+                                max_leaves,
+                                min_samples_leaf: options.gbdt_min_samples_leaf,
+                            });
+                        }
+                    }
+                }
+            }
             // `Options::check` rejects unknown names before training starts.
             _ => {}
         }
@@ -67,5 +89,23 @@ mod tests {
         assert_eq!(grid.last().unwrap().algorithm(), "knn");
         let json = serde_json::to_value(&grid[0]).unwrap();
         assert_eq!(json["algorithm"], "lr");
+    }
+
+    #[test]
+    fn gbdt_grid_crosses_its_lists() {
+        let options = TrainOptions {
+            algorithms: vec!["gbdt".into()],
+            ..TrainOptions::default()
+        };
+        let grid = grid(&options);
+        assert_eq!(grid.len(), 2 * 2);
+        assert!(grid.contains(&Hyperparams::Gbdt {
+            n_trees: 200,
+            learning_rate: 0.05,
+            max_leaves: 31,
+            min_samples_leaf: 20,
+        }));
+        let json = serde_json::to_value(&grid[0]).unwrap();
+        assert_eq!(json["algorithm"], "gbdt");
     }
 }

@@ -1,0 +1,1002 @@
+//! Gradient-boosted decision trees for the binary log-loss, in the manner of
+//! LightGBM: histogram split search over features pre-cut into at most
+//! [`MAX_BINS`] quantile bins (one byte per cell, column-major), leaf-wise
+//! growth, the histogram subtraction trick, Newton leaf values and native
+//! missing values (NaN has its own bin and every split learns where it goes).
+
+use kaskad_prepare::Matrix;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::logistic::{sigmoid, softplus};
+
+/// Value bins per feature. NaN takes one more, so every bin index fits a `u8`.
+const MAX_BINS: usize = 255;
+/// Boosting stops after this many rounds without a better validation log-loss.
+const PATIENCE: usize = 20;
+/// One row in this many, the newest, is held out for early stopping.
+const VALIDATION_EVERY: usize = 10;
+/// LightGBM's `min_sum_hessian_in_leaf`: a near-pure leaf has a vanishing
+/// hessian, and its Newton step would be all regularization.
+const MIN_LEAF_HESSIAN: f64 = 1e-3;
+
+/// What [`GradientBoosting::fit`] is asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GbdtParams {
+    /// The most trees; early stopping usually keeps fewer.
+    pub n_trees: usize,
+    /// Shrinkage applied to every leaf value.
+    pub learning_rate: f64,
+    /// Leaves per tree; growth is leaf-wise (best gain first), as LightGBM's.
+    pub max_leaves: usize,
+    /// Levels below the root; bounds the trees leaf-wise growth makes deep
+    /// and thin on small data.
+    pub max_depth: usize,
+    /// Training rows every leaf keeps at least.
+    pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values (the λ in `−G / (H + λ)`).
+    pub lambda: f64,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        Self {
+            n_trees: 200,
+            learning_rate: 0.1,
+            max_leaves: 31,
+            max_depth: 12,
+            min_samples_leaf: 20,
+            lambda: 1.0,
+        }
+    }
+}
+
+/// A boosted ensemble: the raw score (log-odds) of a row is `base_score`
+/// plus one leaf value per tree.
+///
+/// Early stopping holds out the newest tenth of the training rows (rows come
+/// in stream order), stops after 20 rounds without a better validation
+/// log-loss and keeps the trees up to the best round. Those trees are not
+/// refitted on the held-out rows: the model is exactly what was validated.
+/// Below ten rows, or when the older rows hold one class only, every row is
+/// fitted and all `n_trees` rounds run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradientBoosting {
+    /// The log-odds of the base rate of the rows the trees were fitted on.
+    pub base_score: f64,
+    pub trees: Vec<BoostedTree>,
+}
+
+/// One tree as parallel node vectors, which keeps its JSON compact. Node 0
+/// is the root; the children of a split are adjacent, `children[i]` (left)
+/// and `children[i] + 1` (right).
+///
+/// A row goes left when `x[feature] <= threshold` (the upper edge of the
+/// split's last bin; `f64::MAX` when only the missing rows go right), or when
+/// the value is NaN and `missing_left`. Where no training row reaching the
+/// split was missing, `missing_left` sends NaN to the larger child.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostedTree {
+    /// The left child of a split; 0 marks a leaf (the root is nobody's child).
+    pub children: Vec<u32>,
+    pub feature: Vec<u32>,
+    pub threshold: Vec<f64>,
+    pub missing_left: Vec<bool>,
+    /// A leaf's output (learning rate included); for a split, the mean
+    /// output of the training rows below it, which path contributions
+    /// difference along a row's path.
+    pub value: Vec<f64>,
+    /// Training rows that reached the node: the cover exact TreeSHAP weighs
+    /// paths by, kept so models registered now can be explained that way.
+    pub cover: Vec<u32>,
+}
+
+impl GradientBoosting {
+    /// Boosts trees on rows `x` (in stream order; NaN is missing) with 0/1
+    /// labels `y`.
+    pub fn fit(x: &Matrix, y: &[u8], params: &GbdtParams) -> Result<Self, TrainError> {
+        check(params)?;
+        if x.rows != y.len() {
+            return Err(TrainError::LengthMismatch {
+                rows: x.rows,
+                labels: y.len(),
+            });
+        }
+        let positives = |rows: &[u8]| rows.iter().filter(|&&v| v == 1).count();
+        let all_positives = positives(y);
+        if all_positives == 0 || all_positives == y.len() {
+            return Err(TrainError::SingleClass { rows: y.len() });
+        }
+        let holdout = x.rows / VALIDATION_EVERY;
+        let fit_rows = x.rows - holdout;
+        let fit_positives = positives(&y[..fit_rows]);
+        // Without both classes in the older rows, the newest are needed to
+        // fit at all; boosting then runs to `n_trees` without validation.
+        let (fit_rows, fit_positives) =
+            if holdout == 0 || fit_positives == 0 || fit_positives == fit_rows {
+                (x.rows, all_positives)
+            } else {
+                (fit_rows, fit_positives)
+            };
+        let rate = fit_positives as f64 / fit_rows as f64;
+        let base_score = (rate / (1.0 - rate)).ln();
+
+        let binned = Binned::new(x, fit_rows);
+        let mut booster = Booster::new(&binned, params);
+        let mut scores = vec![base_score; fit_rows];
+        let valid = fit_rows..x.rows;
+        let mut valid_scores = vec![base_score; valid.len()];
+        let valid_loss = |scores: &[f64]| {
+            scores
+                .iter()
+                .zip(&y[valid.clone()])
+                .map(|(&s, &label)| softplus(if label == 1 { -s } else { s }))
+                .sum::<f64>()
+        };
+        let mut best = (valid_loss(&valid_scores), 0);
+        let mut trees = Vec::new();
+        for _ in 0..params.n_trees {
+            booster.gradients(&scores, &y[..fit_rows]);
+            let Some(tree) = booster.grow(&mut scores) else {
+                break;
+            };
+            for (s, i) in valid_scores.iter_mut().zip(valid.clone()) {
+                *s += tree.value[tree.leaf(x.row(i))];
+            }
+            trees.push(tree);
+            if valid.is_empty() {
+                continue;
+            }
+            let loss = valid_loss(&valid_scores);
+            if loss < best.0 {
+                best = (loss, trees.len());
+            } else if trees.len() - best.1 >= PATIENCE {
+                break;
+            }
+        }
+        if !valid.is_empty() {
+            trees.truncate(best.1);
+        }
+        Ok(Self { base_score, trees })
+    }
+
+    /// The raw score (log-odds) of every row.
+    pub fn raw_score(&self, x: &Matrix) -> Vec<f64> {
+        (0..x.rows)
+            .map(|i| {
+                let row = x.row(i);
+                self.base_score + self.trees.iter().map(|t| t.value[t.leaf(row)]).sum::<f64>()
+            })
+            .collect()
+    }
+
+    pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
+        self.raw_score(x).into_iter().map(sigmoid).collect()
+    }
+
+    /// The raw score of the mean training row: what [`Self::contributions`]
+    /// start from.
+    pub fn expected_value(&self) -> f64 {
+        self.base_score + self.trees.iter().map(|t| t.value[0]).sum::<f64>()
+    }
+
+    /// Per-feature contributions to the raw score (log-odds), by path
+    /// attribution (Saabas): along a row's path through every tree, the
+    /// change in the node's mean output at each split is credited to the
+    /// split's feature, so [`Self::expected_value`] plus a row's
+    /// contributions equals its raw score. Cheap, but not Shapley values: it
+    /// favours features split on near the leaves. Exact TreeSHAP (which
+    /// [`BoostedTree::cover`] is kept for) is left for later.
+    pub fn contributions(&self, x: &Matrix) -> Matrix {
+        let mut out = Matrix::zeros(x.rows, x.cols);
+        for i in 0..x.rows {
+            let row = x.row(i);
+            let credit = &mut out.data[i * x.cols..(i + 1) * x.cols];
+            for tree in &self.trees {
+                let mut at = 0;
+                while tree.children[at] != 0 {
+                    let next = tree.next(at, row);
+                    credit[tree.feature[at] as usize] += tree.value[next] - tree.value[at];
+                    at = next;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn check(params: &GbdtParams) -> Result<(), TrainError> {
+    let invalid = |name: &'static str, value: String, expected: &'static str| {
+        Err(TrainError::InvalidHyperparameter {
+            name,
+            value,
+            expected,
+        })
+    };
+    if !(params.learning_rate > 0.0 && params.learning_rate.is_finite()) {
+        return invalid(
+            "learning_rate",
+            params.learning_rate.to_string(),
+            "a positive number",
+        );
+    }
+    if !(params.lambda >= 0.0 && params.lambda.is_finite()) {
+        return invalid("lambda", params.lambda.to_string(), "a number ≥ 0");
+    }
+    if params.max_leaves < 2 {
+        return invalid("max_leaves", params.max_leaves.to_string(), "at least 2");
+    }
+    if params.max_depth == 0 {
+        return invalid("max_depth", "0".into(), "at least 1");
+    }
+    if params.min_samples_leaf == 0 {
+        return invalid("min_samples_leaf", "0".into(), "at least 1");
+    }
+    Ok(())
+}
+
+impl BoostedTree {
+    fn new(cover: usize) -> Self {
+        Self {
+            children: vec![0],
+            feature: vec![0],
+            threshold: vec![0.0],
+            missing_left: vec![false],
+            value: vec![0.0],
+            cover: vec![cover as u32],
+        }
+    }
+
+    /// Turns leaf `at` into a split; returns its left child.
+    fn split(&mut self, at: usize, split: &Split, threshold: f64, covers: [usize; 2]) -> usize {
+        let left = self.children.len();
+        self.children[at] = left as u32;
+        self.feature[at] = split.feature as u32;
+        self.threshold[at] = threshold;
+        self.missing_left[at] = split.missing_left;
+        for cover in covers {
+            self.children.push(0);
+            self.feature.push(0);
+            self.threshold.push(0.0);
+            self.missing_left.push(false);
+            self.value.push(0.0);
+            self.cover.push(cover as u32);
+        }
+        left
+    }
+
+    /// Gives every split the cover-weighted mean of its children's values;
+    /// children come after their parent, so one backward pass suffices.
+    fn fill_split_values(&mut self) {
+        for at in (0..self.children.len()).rev() {
+            let left = self.children[at] as usize;
+            if left != 0 {
+                let weight = |n: usize| f64::from(self.cover[n]);
+                self.value[at] = (weight(left) * self.value[left]
+                    + weight(left + 1) * self.value[left + 1])
+                    / weight(at);
+            }
+        }
+    }
+
+    fn next(&self, at: usize, row: &[f64]) -> usize {
+        let v = row[self.feature[at] as usize];
+        let goes_left = if v.is_nan() {
+            self.missing_left[at]
+        } else {
+            v <= self.threshold[at]
+        };
+        self.children[at] as usize + usize::from(!goes_left)
+    }
+
+    fn leaf(&self, row: &[f64]) -> usize {
+        let mut at = 0;
+        while self.children[at] != 0 {
+            at = self.next(at, row);
+        }
+        at
+    }
+}
+
+/// The fitting rows cut into bins: per feature, value bins `0..=edges.len()`
+/// and the NaN bin `edges.len() + 1`.
+struct Binned {
+    rows: usize,
+    /// `edges[f][j]`: the largest value of bin `j`'s range (`x <= edge`).
+    edges: Vec<Vec<f64>>,
+    /// Where feature `f`'s bins start in a histogram.
+    offsets: Vec<usize>,
+    /// Histogram length: every feature's bins, NaN included.
+    bins_total: usize,
+    /// Column-major, `rows` per feature: split search reads one feature at a time.
+    bins: Vec<u8>,
+}
+
+impl Binned {
+    fn new(x: &Matrix, rows: usize) -> Self {
+        let mut edges = Vec::with_capacity(x.cols);
+        let mut offsets = Vec::with_capacity(x.cols);
+        let mut bins = Vec::with_capacity(rows * x.cols);
+        let mut bins_total = 0;
+        let mut column = Vec::with_capacity(rows);
+        for f in 0..x.cols {
+            column.clear();
+            column.extend((0..rows).map(|i| x.data[i * x.cols + f]));
+            let cut = quantile_edges(&column);
+            let nan_bin = (cut.len() + 1) as u8;
+            bins.extend(column.iter().map(|&v| {
+                if v.is_nan() {
+                    nan_bin
+                } else {
+                    cut.partition_point(|&e| e < v) as u8
+                }
+            }));
+            offsets.push(bins_total);
+            bins_total += cut.len() + 2;
+            edges.push(cut);
+        }
+        Self {
+            rows,
+            edges,
+            offsets,
+            bins_total,
+            bins,
+        }
+    }
+
+    fn column(&self, f: usize) -> &[u8] {
+        &self.bins[f * self.rows..(f + 1) * self.rows]
+    }
+}
+
+/// Upper edges of at most [`MAX_BINS`] bins over the non-missing values:
+/// one bin per distinct value when they are few, otherwise bins of about
+/// equal row counts that never split a value. Edges lie halfway between
+/// neighbouring values, as LightGBM's do.
+fn quantile_edges(column: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut distinct: Vec<(f64, usize)> = Vec::new();
+    for v in sorted.iter().copied() {
+        match distinct.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    let mut edges = Vec::new();
+    let mut seen = 0;
+    for pair in distinct.windows(2) {
+        let ((lower, n), (upper, _)) = (pair[0], pair[1]);
+        seen += n;
+        let bins_so_far = edges.len() + 1;
+        if distinct.len() <= MAX_BINS || seen * MAX_BINS >= bins_so_far * sorted.len() {
+            edges.push(midpoint(lower, upper));
+            if edges.len() == MAX_BINS - 1 {
+                break;
+            }
+        }
+    }
+    edges
+}
+
+/// A value strictly between `lower` and `upper` when one exists, `lower`
+/// otherwise, and finite so it survives JSON.
+fn midpoint(lower: f64, upper: f64) -> f64 {
+    let mid = lower / 2.0 + upper / 2.0;
+    let mid = if mid >= upper { lower } else { mid };
+    mid.clamp(f64::MIN, f64::MAX)
+}
+
+/// One histogram bin: the gradient and hessian sums of its rows, and their count.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stat {
+    g: f64,
+    h: f64,
+    n: u32,
+}
+
+impl Stat {
+    fn add(&mut self, other: Stat) {
+        self.g += other.g;
+        self.h += other.h;
+        self.n += other.n;
+    }
+
+    fn minus(self, other: Stat) -> Stat {
+        Stat {
+            g: self.g - other.g,
+            h: self.h - other.h,
+            n: self.n - other.n,
+        }
+    }
+
+    /// The loss reduction a leaf with these sums achieves (doubled).
+    fn score(self, lambda: f64) -> f64 {
+        self.g * self.g / (self.h + lambda)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    /// The last value bin that goes left.
+    bin: usize,
+    missing_left: bool,
+    left: Stat,
+}
+
+/// A leaf of the tree being grown: its rows are `order[start..end]`.
+struct Leaf {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    sum: Stat,
+    /// Kept only while the leaf may still be split.
+    hist: Option<Vec<Stat>>,
+    split: Option<Split>,
+}
+
+/// Buffers reused by every tree of one fit, so growing a node allocates nothing.
+struct Booster<'a> {
+    binned: &'a Binned,
+    params: &'a GbdtParams,
+    grad: Vec<f64>,
+    hess: Vec<f64>,
+    /// Row indices grouped by leaf, in row order within a leaf.
+    order: Vec<u32>,
+    scratch: Vec<u32>,
+    /// A leaf's gradients and hessians in `order`, so the per-feature loops
+    /// read them sequentially.
+    leaf_grad: Vec<f64>,
+    leaf_hess: Vec<f64>,
+    /// Histograms not owned by a leaf.
+    pool: Vec<Vec<Stat>>,
+}
+
+impl<'a> Booster<'a> {
+    fn new(binned: &'a Binned, params: &'a GbdtParams) -> Self {
+        let rows = binned.rows;
+        Self {
+            binned,
+            params,
+            grad: vec![0.0; rows],
+            hess: vec![0.0; rows],
+            order: Vec::with_capacity(rows),
+            scratch: Vec::with_capacity(rows),
+            leaf_grad: Vec::with_capacity(rows),
+            leaf_hess: Vec::with_capacity(rows),
+            pool: Vec::new(),
+        }
+    }
+
+    /// Gradient and hessian of the log-loss in the raw score.
+    fn gradients(&mut self, scores: &[f64], y: &[u8]) {
+        for (i, (&s, &label)) in scores.iter().zip(y).enumerate() {
+            let p = sigmoid(s);
+            self.grad[i] = p - f64::from(u8::from(label == 1));
+            self.hess[i] = p * (1.0 - p);
+        }
+    }
+
+    /// Grows one tree leaf-wise and adds its leaf values to `scores`; `None`
+    /// when not even the root can be split.
+    fn grow(&mut self, scores: &mut [f64]) -> Option<BoostedTree> {
+        let mut tree = BoostedTree::new(self.binned.rows);
+        let mut leaves = vec![self.root()];
+        while leaves.len() < self.params.max_leaves {
+            let Some((i, split)) = leaves
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.split.map(|s| (i, s)))
+                .max_by(|a, b| a.1.gain.total_cmp(&b.1.gain))
+            else {
+                break;
+            };
+            let parent = leaves.swap_remove(i);
+            let (left, right) = self.split_leaf(parent, &split, &mut tree);
+            leaves.push(left);
+            leaves.push(right);
+        }
+        for leaf in &mut leaves {
+            if let Some(hist) = leaf.hist.take() {
+                self.pool.push(hist);
+            }
+        }
+        if leaves.len() == 1 {
+            return None;
+        }
+        for leaf in &leaves {
+            let value = -self.params.learning_rate * leaf.sum.g / (leaf.sum.h + self.params.lambda);
+            tree.value[leaf.node] = value;
+            for &r in &self.order[leaf.start..leaf.end] {
+                scores[r as usize] += value;
+            }
+        }
+        tree.fill_split_values();
+        Some(tree)
+    }
+
+    /// The root of a new tree over every fitting row, with its best split.
+    fn root(&mut self) -> Leaf {
+        let rows = self.binned.rows;
+        self.order.clear();
+        self.order.extend(0..rows as u32);
+        let sum = self
+            .grad
+            .iter()
+            .zip(&self.hess)
+            .fold(Stat::default(), |mut s, (&g, &h)| {
+                s.add(Stat { g, h, n: 1 });
+                s
+            });
+        let mut root = Leaf {
+            node: 0,
+            start: 0,
+            end: rows,
+            depth: 0,
+            sum,
+            hist: None,
+            split: None,
+        };
+        if self.splittable(&root) {
+            let mut hist = self.take_hist();
+            self.build_hist(&mut hist, 0, rows);
+            root.hist = Some(hist);
+            self.find_split(&mut root);
+        }
+        root
+    }
+
+    fn splittable(&self, leaf: &Leaf) -> bool {
+        leaf.depth < self.params.max_depth
+            && (leaf.end - leaf.start) >= 2 * self.params.min_samples_leaf
+    }
+
+    fn take_hist(&mut self) -> Vec<Stat> {
+        self.pool
+            .pop()
+            .unwrap_or_else(|| vec![Stat::default(); self.binned.bins_total])
+    }
+
+    /// Splits `parent` and prepares both children: the smaller child's
+    /// histogram is built from its rows, the larger one's is the parent's
+    /// minus it, in the parent's buffer.
+    fn split_leaf(&mut self, parent: Leaf, split: &Split, tree: &mut BoostedTree) -> (Leaf, Leaf) {
+        let mid = self.partition(&parent, split);
+        let edges = &self.binned.edges[split.feature];
+        let threshold = edges.get(split.bin).copied().unwrap_or(f64::MAX);
+        let covers = [mid - parent.start, parent.end - mid];
+        let node = tree.split(parent.node, split, threshold, covers);
+        let child = |node, start, end, sum| Leaf {
+            node,
+            start,
+            end,
+            depth: parent.depth + 1,
+            sum,
+            hist: None,
+            split: None,
+        };
+        let mut left = child(node, parent.start, mid, split.left);
+        let mut right = child(node + 1, mid, parent.end, parent.sum.minus(split.left));
+        let Some(mut parent_hist) = parent.hist else {
+            return (left, right);
+        };
+        if self.splittable(&left) || self.splittable(&right) {
+            let (small, large) = if covers[0] <= covers[1] {
+                (&mut left, &mut right)
+            } else {
+                (&mut right, &mut left)
+            };
+            let mut hist = self.take_hist();
+            self.build_hist(&mut hist, small.start, small.end);
+            for (p, s) in parent_hist.iter_mut().zip(&hist) {
+                *p = p.minus(*s);
+            }
+            small.hist = Some(hist);
+            large.hist = Some(parent_hist);
+        } else {
+            self.pool.push(parent_hist);
+        }
+        for leaf in [&mut left, &mut right] {
+            if self.splittable(leaf) {
+                self.find_split(leaf);
+            }
+            if leaf.split.is_none()
+                && let Some(hist) = leaf.hist.take()
+            {
+                self.pool.push(hist);
+            }
+        }
+        (left, right)
+    }
+
+    /// Reorders the parent's rows, left child first (stable, so every leaf's
+    /// rows stay ascending and column reads stay forward); returns the boundary.
+    fn partition(&mut self, leaf: &Leaf, split: &Split) -> usize {
+        let column = self.binned.column(split.feature);
+        let nan_bin = self.binned.edges[split.feature].len() + 1;
+        self.scratch.clear();
+        let mut at = leaf.start;
+        for k in leaf.start..leaf.end {
+            let r = self.order[k];
+            let bin = usize::from(column[r as usize]);
+            let goes_left = if bin == nan_bin {
+                split.missing_left
+            } else {
+                bin <= split.bin
+            };
+            if goes_left {
+                self.order[at] = r;
+                at += 1;
+            } else {
+                self.scratch.push(r);
+            }
+        }
+        self.order[at..leaf.end].copy_from_slice(&self.scratch);
+        at
+    }
+
+    fn build_hist(&mut self, hist: &mut [Stat], start: usize, end: usize) {
+        hist.fill(Stat::default());
+        let rows = &self.order[start..end];
+        self.leaf_grad.clear();
+        self.leaf_hess.clear();
+        self.leaf_grad
+            .extend(rows.iter().map(|&r| self.grad[r as usize]));
+        self.leaf_hess
+            .extend(rows.iter().map(|&r| self.hess[r as usize]));
+        for (f, &offset) in self.binned.offsets.iter().enumerate() {
+            let column = self.binned.column(f);
+            let bins = &mut hist[offset..offset + self.binned.edges[f].len() + 2];
+            for ((&r, &g), &h) in rows.iter().zip(&self.leaf_grad).zip(&self.leaf_hess) {
+                let bin = &mut bins[usize::from(column[r as usize])];
+                bin.g += g;
+                bin.h += h;
+                bin.n += 1;
+            }
+        }
+    }
+
+    /// The best split of `leaf` by loss reduction, trying for every
+    /// threshold both directions for the rows missing the feature.
+    fn find_split(&self, leaf: &mut Leaf) {
+        let Some(hist) = &leaf.hist else {
+            return;
+        };
+        let (lambda, min_rows) = (self.params.lambda, self.params.min_samples_leaf as u32);
+        let sum = leaf.sum;
+        let parent_score = sum.score(lambda);
+        let mut best: Option<Split> = None;
+        for (feature, &offset) in self.binned.offsets.iter().enumerate() {
+            let value_bins = self.binned.edges[feature].len() + 1;
+            let values = &hist[offset..offset + value_bins];
+            let missing = hist[offset + value_bins];
+            // With no missing rows here the direction cannot be learned;
+            // they follow the larger child, the likelier guess.
+            let directions: &[bool] = if missing.n == 0 {
+                &[false]
+            } else {
+                &[false, true]
+            };
+            for &missing_left in directions {
+                let mut left = if missing_left {
+                    missing
+                } else {
+                    Stat::default()
+                };
+                // All values left with the missing rows right is a split
+                // only when there are missing rows.
+                let last = if missing.n == 0 || missing_left {
+                    value_bins - 1
+                } else {
+                    value_bins
+                };
+                for (bin, stat) in values[..last].iter().enumerate() {
+                    left.add(*stat);
+                    let right = sum.minus(left);
+                    if left.n < min_rows || left.h < MIN_LEAF_HESSIAN {
+                        continue;
+                    }
+                    if right.n < min_rows || right.h < MIN_LEAF_HESSIAN {
+                        break;
+                    }
+                    let gain = left.score(lambda) + right.score(lambda) - parent_score;
+                    if gain > best.map_or(0.0, |b| b.gain) {
+                        best = Some(Split {
+                            gain,
+                            feature,
+                            bin,
+                            missing_left: if missing.n == 0 {
+                                left.n >= right.n
+                            } else {
+                                missing_left
+                            },
+                            left,
+                        });
+                    }
+                }
+            }
+        }
+        leaf.split = best;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The probability that a random positive outscores a random negative.
+    fn auc(y: &[u8], scores: &[f64]) -> f64 {
+        let mut ranked: Vec<(f64, u8)> = scores.iter().copied().zip(y.iter().copied()).collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut negatives, mut wins) = (0.0, 0.0);
+        let mut i = 0;
+        while i < ranked.len() {
+            let tied = ranked[i..]
+                .iter()
+                .take_while(|r| r.0 == ranked[i].0)
+                .count();
+            let pos = ranked[i..i + tied].iter().filter(|r| r.1 == 1).count() as f64;
+            let neg = tied as f64 - pos;
+            wins += pos * (negatives + neg / 2.0);
+            negatives += neg;
+            i += tied;
+        }
+        let positives = y.iter().filter(|&&v| v == 1).count() as f64;
+        wins / (positives * negatives)
+    }
+
+    fn params(n_trees: usize) -> GbdtParams {
+        GbdtParams {
+            n_trees,
+            ..GbdtParams::default()
+        }
+    }
+
+    #[test]
+    fn learns_a_step_exactly() {
+        // Fewer distinct values than bins, so every boundary is a candidate.
+        let rows = 240;
+        let data: Vec<f64> = (0..rows).map(|i| i as f64).collect();
+        let y: Vec<u8> = (0..rows).map(|i| u8::from(i % 120 >= 60)).collect();
+        let x = Matrix {
+            rows,
+            cols: 1,
+            data,
+        };
+        let model = GradientBoosting::fit(&x, &y, &params(100)).unwrap();
+        assert!(!model.trees.is_empty());
+        // Every split lands exactly halfway between 59 and 60, 119 and 120, ...
+        for tree in &model.trees {
+            for (at, &left) in tree.children.iter().enumerate() {
+                if left != 0 {
+                    let threshold = tree.threshold[at];
+                    assert_eq!((threshold + 0.5) % 60.0, 0.0, "{threshold}");
+                }
+            }
+        }
+        let p = model.predict_proba(&x);
+        for (p, &label) in p.iter().zip(&y) {
+            assert_eq!(*p >= 0.5, label == 1, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn learns_where_missing_values_go() {
+        // The label is `a > 0`, except that a missing `a` means default in
+        // one data set and no default in the other; `b` is noise. The root
+        // must split `a` at 0 and send the missing rows the right way.
+        for missing_means_default in [true, false] {
+            let mut rng = SmallRng::seed_from_u64(3);
+            let rows = 3_000;
+            let mut data = Vec::with_capacity(rows * 2);
+            let mut y = Vec::with_capacity(rows);
+            for _ in 0..rows {
+                let missing = rng.random::<f64>() < 0.3;
+                let a: f64 = rng.random_range(-1.0..1.0);
+                data.extend([if missing { f64::NAN } else { a }, rng.random()]);
+                y.push(u8::from(if missing {
+                    missing_means_default
+                } else {
+                    a > 0.0
+                }));
+            }
+            let x = Matrix {
+                rows,
+                cols: 2,
+                data,
+            };
+            let model = GradientBoosting::fit(&x, &y, &params(100)).unwrap();
+            let root = &model.trees[0];
+            assert_eq!(root.feature[0], 0);
+            assert!(root.threshold[0].abs() < 0.01, "{}", root.threshold[0]);
+            // Left holds `a <= 0`: no default.
+            assert_eq!(root.missing_left[0], !missing_means_default);
+            let p = model.predict_proba(&x);
+            assert!(auc(&y, &p) > 0.999, "{}", auc(&y, &p));
+            // Rows missing at scoring time only go the learned way too.
+            let unseen = Matrix {
+                rows: 1,
+                cols: 2,
+                data: vec![f64::NAN, 0.5],
+            };
+            let p = model.predict_proba(&unseen)[0];
+            assert_eq!(p > 0.5, missing_means_default, "{p}");
+        }
+    }
+
+    #[test]
+    fn early_stopping_stops_on_noise() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let rows = 2_000;
+        let data: Vec<f64> = (0..rows * 3).map(|_| rng.random()).collect();
+        let y: Vec<u8> = (0..rows)
+            .map(|_| u8::from(rng.random::<f64>() < 0.3))
+            .collect();
+        let x = Matrix {
+            rows,
+            cols: 3,
+            data,
+        };
+        let model = GradientBoosting::fit(&x, &y, &params(200)).unwrap();
+        assert!(model.trees.len() < 20, "{} trees", model.trees.len());
+        // Signal of the same size is not stopped that early.
+        let (x, y) = crate::testdata::logistic(rows, 5);
+        let model = GradientBoosting::fit(&x, &y, &params(200)).unwrap();
+        assert!(model.trees.len() >= 20, "{} trees", model.trees.len());
+        assert!(model.trees.len() < 200, "{} trees", model.trees.len());
+    }
+
+    #[test]
+    fn contributions_add_up_to_the_raw_score() {
+        let (mut x, y) = crate::testdata::logistic(2_000, 8);
+        for i in (0..x.rows).step_by(7) {
+            x.data[i * x.cols] = f64::NAN;
+        }
+        let model = GradientBoosting::fit(&x, &y, &params(50)).unwrap();
+        assert!(!model.trees.is_empty());
+        let raw = model.raw_score(&x);
+        // Split values are cover-weighted: the expected value is the mean
+        // raw score of the rows the trees were fitted on (all but the newest tenth).
+        let fitted = x.rows - x.rows / VALIDATION_EVERY;
+        let mean = raw[..fitted].iter().sum::<f64>() / fitted as f64;
+        assert!((model.expected_value() - mean).abs() < 1e-9);
+        let c = model.contributions(&x);
+        let base = model.expected_value();
+        for (i, raw) in raw.iter().enumerate() {
+            let total = base + c.row(i).iter().sum::<f64>();
+            assert!((total - raw).abs() < 1e-9, "row {i}: {total} vs {raw}");
+        }
+        // The noise feature (index 2) explains less than the signal.
+        let mass = |f: usize| (0..x.rows).map(|i| c.row(i)[f].abs()).sum::<f64>();
+        assert!(mass(1) > 3.0 * mass(2), "{} vs {}", mass(1), mass(2));
+    }
+
+    #[test]
+    fn sibling_histogram_by_subtraction_matches_a_direct_one() {
+        let (mut x, y) = crate::testdata::logistic(1_000, 10);
+        for i in (0..x.rows).step_by(5) {
+            x.data[i * x.cols + 1] = f64::NAN;
+        }
+        let params = GbdtParams::default();
+        let binned = Binned::new(&x, x.rows);
+        let mut booster = Booster::new(&binned, &params);
+        booster.gradients(&vec![0.3; x.rows], &y);
+        let mut root = booster.root();
+        let split = root.split.take().unwrap();
+        let mut tree = BoostedTree::new(x.rows);
+        let (left, right) = booster.split_leaf(root, &split, &mut tree);
+        assert_eq!(left.end - left.start + right.end - right.start, x.rows);
+        for (child, goes_left) in [(left, true), (right, false)] {
+            for &r in &booster.order[child.start..child.end] {
+                assert_eq!(tree.next(0, x.row(r as usize)) == 1, goes_left);
+            }
+            let derived = child.hist.unwrap();
+            let mut direct = vec![Stat::default(); binned.bins_total];
+            booster.build_hist(&mut direct, child.start, child.end);
+            for (d, b) in derived.iter().zip(&direct) {
+                assert_eq!(d.n, b.n);
+                assert!((d.g - b.g).abs() < 1e-9 && (d.h - b.h).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let (mut x, y) = crate::testdata::logistic(1_000, 11);
+        for i in (0..x.rows).step_by(3) {
+            x.data[i * x.cols] = f64::NAN;
+        }
+        let model = GradientBoosting::fit(&x, &y, &params(30)).unwrap();
+        let json = serde_json::to_string(&model).unwrap();
+        let back: GradientBoosting = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, model);
+        assert_eq!(back.predict_proba(&x), model.predict_proba(&x));
+    }
+
+    #[test]
+    fn trees_respect_their_limits() {
+        let (x, y) = crate::testdata::logistic(3_000, 6);
+        let limits = GbdtParams {
+            n_trees: 20,
+            max_leaves: 7,
+            max_depth: 3,
+            min_samples_leaf: 40,
+            ..GbdtParams::default()
+        };
+        let model = GradientBoosting::fit(&x, &y, &limits).unwrap();
+        for tree in &model.trees {
+            let leaves: Vec<usize> = (0..tree.children.len())
+                .filter(|&at| tree.children[at] == 0)
+                .collect();
+            assert!(leaves.len() <= 7);
+            assert!(leaves.iter().all(|&at| tree.cover[at] >= 40));
+            let depth = |mut at: usize| {
+                let mut d = 0;
+                while at != 0 {
+                    at = (0..tree.children.len())
+                        .find(|&p| {
+                            let l = tree.children[p] as usize;
+                            l != 0 && (at == l || at == l + 1)
+                        })
+                        .unwrap();
+                    d += 1;
+                }
+                d
+            };
+            assert!(leaves.iter().all(|&at| depth(at) <= 3));
+        }
+    }
+
+    #[test]
+    fn many_values_are_cut_into_at_most_255_bins() {
+        let column: Vec<f64> = (0..10_000).map(|i| f64::from(i % 1_000)).collect();
+        let edges = quantile_edges(&column);
+        assert!(
+            edges.len() < MAX_BINS && edges.len() > 200,
+            "{}",
+            edges.len()
+        );
+        assert!(edges.windows(2).all(|w| w[0] < w[1]));
+        let few = quantile_edges(&[3.0, 1.0, f64::NAN, 2.0, 1.0]);
+        assert_eq!(few, vec![1.5, 2.5]);
+    }
+
+    #[test]
+    fn older_rows_of_one_class_fit_without_validation() {
+        let (x, _) = crate::testdata::logistic(200, 12);
+        let y: Vec<u8> = (0..200).map(|i| u8::from(i >= 180 && i % 2 == 0)).collect();
+        let model = GradientBoosting::fit(&x, &y, &params(5)).unwrap();
+        // The base rate of all 200 rows, not of the 180 older ones (0).
+        assert!((model.base_score - (10.0_f64 / 190.0).ln()).abs() < 1e-12);
+        assert!(model.predict_proba(&x).iter().all(|p| p.is_finite()));
+    }
+
+    #[test]
+    fn bad_hyperparameters_are_refused() {
+        let (x, y) = crate::testdata::logistic(100, 1);
+        for bad in [
+            GbdtParams {
+                learning_rate: 0.0,
+                ..GbdtParams::default()
+            },
+            GbdtParams {
+                max_leaves: 1,
+                ..GbdtParams::default()
+            },
+            GbdtParams {
+                lambda: f64::NAN,
+                ..GbdtParams::default()
+            },
+        ] {
+            assert!(matches!(
+                GradientBoosting::fit(&x, &y, &bad),
+                Err(TrainError::InvalidHyperparameter { .. })
+            ));
+        }
+    }
+}
