@@ -115,6 +115,10 @@ pub struct TrainOptions {
     pub gbdt_learning_rate: Vec<f64>,
     pub gbdt_max_leaves: Vec<usize>,
     pub gbdt_min_samples_leaf: usize,
+    pub mlp_hidden: Vec<usize>,
+    pub mlp_learning_rate: Vec<f64>,
+    pub mlp_alpha: f64,
+    pub mlp_max_epochs: usize,
     pub seed: u64,
 }
 
@@ -204,6 +208,10 @@ impl Default for TrainOptions {
             gbdt_learning_rate: vec![0.05, 0.1],
             gbdt_max_leaves: vec![15, 31],
             gbdt_min_samples_leaf: 20,
+            mlp_hidden: vec![64, 32],
+            mlp_learning_rate: vec![0.001],
+            mlp_alpha: 1e-4,
+            mlp_max_epochs: 200,
             seed: 42,
         }
     }
@@ -302,14 +310,14 @@ impl Options {
         )?;
         if self.train.algorithms.is_empty() {
             return Err(
-                "train.algorithms: expected at least one of \"lr\", \"tree\", \"knn\", \"gbdt\""
+                "train.algorithms: expected at least one of \"lr\", \"tree\", \"knn\", \"gbdt\", \"mlp\""
                     .into(),
             );
         }
         for algo in &self.train.algorithms {
-            if !["lr", "tree", "knn", "gbdt"].contains(&algo.as_str()) {
+            if !["lr", "tree", "knn", "gbdt", "mlp"].contains(&algo.as_str()) {
                 return Err(format!(
-                    "train.algorithms: unknown algorithm {algo:?}, expected \"lr\", \"tree\", \"knn\" or \"gbdt\""
+                    "train.algorithms: unknown algorithm {algo:?}, expected \"lr\", \"tree\", \"knn\", \"gbdt\" or \"mlp\""
                 ));
             }
         }
@@ -349,6 +357,20 @@ impl Options {
         }
         if self.train.gbdt_min_samples_leaf == 0 {
             return Err("train.gbdt_min_samples_leaf: expected at least 1".into());
+        }
+        if self.train.mlp_hidden.is_empty() || self.train.mlp_hidden.contains(&0) {
+            return Err("train.mlp_hidden: expected one or more layer sizes ≥ 1".into());
+        }
+        if self.train.mlp_learning_rate.is_empty()
+            || self.train.mlp_learning_rate.iter().any(|&r| r <= 0.0)
+        {
+            return Err("train.mlp_learning_rate: expected one or more positive numbers".into());
+        }
+        if self.train.mlp_alpha < 0.0 {
+            return Err("train.mlp_alpha: expected a number ≥ 0".into());
+        }
+        if self.train.mlp_max_epochs == 0 {
+            return Err("train.mlp_max_epochs: expected at least 1".into());
         }
         if !(0.05..=0.5).contains(&self.validate.holdout) {
             return Err(format!(
@@ -445,7 +467,7 @@ min_category_share = {min_category_share}
 scale = {scale}
 
 [train]
-# Model families to train on every update: "lr", "tree", "knn", "gbdt".
+# Model families to train on every update: "lr", "tree", "knn", "gbdt", "mlp".
 algorithms = {algorithms}
 # Hyperparameter grid searched with time-series cross-validation.
 lr_c = {lr_c}
@@ -462,6 +484,13 @@ gbdt_learning_rate = {gbdt_learning_rate}
 gbdt_max_leaves = {gbdt_max_leaves}
 # ... and the fewest training rows a leaf may hold.
 gbdt_min_samples_leaf = {gbdt_min_samples_leaf}
+# Multilayer perceptron: hidden layer sizes, Adam learning rates to search,
+# L2 penalty, and the most epochs (early stopping on the newest tenth of
+# the training rows keeps the best epoch).
+mlp_hidden = {mlp_hidden}
+mlp_learning_rate = {mlp_learning_rate}
+mlp_alpha = {mlp_alpha:?}
+mlp_max_epochs = {mlp_max_epochs}
 # Seed of every random process; same seed, same models.
 seed = {seed}
 
@@ -523,6 +552,15 @@ min_auc = {min_auc}
             ),
             gbdt_max_leaves = nums(t.gbdt_max_leaves.iter().map(ToString::to_string).collect()),
             gbdt_min_samples_leaf = t.gbdt_min_samples_leaf,
+            mlp_hidden = nums(t.mlp_hidden.iter().map(ToString::to_string).collect()),
+            mlp_learning_rate = nums(
+                t.mlp_learning_rate
+                    .iter()
+                    .map(|x| format!("{x:?}"))
+                    .collect()
+            ),
+            mlp_alpha = t.mlp_alpha,
+            mlp_max_epochs = t.mlp_max_epochs,
             seed = t.seed,
             holdout = v.holdout,
             cv_folds = v.cv_folds,

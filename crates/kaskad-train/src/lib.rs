@@ -16,6 +16,7 @@ mod gbdt;
 mod knn;
 mod linalg;
 mod logistic;
+mod mlp;
 mod params;
 mod tree;
 
@@ -26,6 +27,7 @@ pub use error::TrainError;
 pub use gbdt::{BoostedTree, GbdtParams, GradientBoosting};
 pub use knn::NearestNeighbours;
 pub use logistic::LogisticRegression;
+pub use mlp::{Dense, Mlp, MlpSettings};
 pub use params::{Hyperparams, grid};
 pub use tree::DecisionTree;
 
@@ -37,6 +39,7 @@ pub enum Model {
     Tree(DecisionTree),
     Knn(NearestNeighbours),
     Gbdt(GradientBoosting),
+    Mlp(Mlp),
 }
 
 impl Model {
@@ -47,6 +50,7 @@ impl Model {
             Model::Tree(m) => m.predict_proba(x),
             Model::Knn(m) => m.predict_proba(x),
             Model::Gbdt(m) => m.predict_proba(x),
+            Model::Mlp(m) => m.predict_proba(x),
         }
     }
 
@@ -60,6 +64,7 @@ impl Model {
             Model::Lr(m) => Some(m.contributions(x)),
             Model::Tree(m) => Some(m.contributions(x)),
             Model::Gbdt(m) => Some(m.contributions(x)),
+            Model::Mlp(_) => None,
             Model::Knn(_) => None,
         }
     }
@@ -102,6 +107,24 @@ pub fn fit(x: &Matrix, y: &[u8], params: &Hyperparams, seed: u64) -> Result<Mode
                 ..GbdtParams::default()
             },
         )?),
+        Hyperparams::Mlp {
+            ref hidden,
+            learning_rate,
+            alpha,
+            max_epochs,
+        } => Model::Mlp(Mlp::fit(
+            x,
+            y,
+            MlpSettings {
+                hidden,
+                learning_rate,
+                alpha,
+                max_epochs,
+                batch_size: 200,
+                patience: 10,
+                seed,
+            },
+        )),
     })
 }
 

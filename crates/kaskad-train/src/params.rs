@@ -21,16 +21,25 @@ pub enum Hyperparams {
         max_leaves: usize,
         min_samples_leaf: usize,
     },
+    /// Multilayer perceptron with ReLU layers of the `hidden` sizes, Adam at
+    /// `learning_rate`, L2 penalty `alpha`, early stopping within `max_epochs`.
+    Mlp {
+        hidden: Vec<usize>,
+        learning_rate: f64,
+        alpha: f64,
+        max_epochs: usize,
+    },
 }
 
 impl Hyperparams {
-    /// The family name used in the configuration: `lr`, `tree`, `knn`, `gbdt`.
+    /// The family name used in the configuration: `lr`, `tree`, `knn`, `gbdt`, `mlp`.
     pub fn algorithm(&self) -> &'static str {
         match self {
             Hyperparams::Lr { .. } => "lr",
             Hyperparams::Tree { .. } => "tree",
             Hyperparams::Knn { .. } => "knn",
             Hyperparams::Gbdt { .. } => "gbdt",
+            Hyperparams::Mlp { .. } => "mlp",
         }
     }
 }
@@ -70,6 +79,14 @@ pub fn grid(options: &TrainOptions) -> Vec<Hyperparams> {
                     }
                 }
             }
+            "mlp" => grid.extend(options.mlp_learning_rate.iter().map(|&learning_rate| {
+                Hyperparams::Mlp {
+                    hidden: options.mlp_hidden.clone(),
+                    learning_rate,
+                    alpha: options.mlp_alpha,
+                    max_epochs: options.mlp_max_epochs,
+                }
+            })),
             // `Options::check` rejects unknown names before training starts.
             _ => {}
         }
