@@ -1,4 +1,5 @@
-//! The catalog in SQLite: batches, runs, stage results, model versions, aliases.
+//! The catalog in SQLite: batches, runs, stage results, model versions,
+//! aliases, and the server's API keys, request log and outcomes.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,6 +76,91 @@ CREATE TABLE IF NOT EXISTS inferences (
     peak_rss_bytes INTEGER NOT NULL
 );
 "#;
+
+/// Version 2: what `kaskad serve` keeps. Keys are stored as SHA-256 hashes
+/// only; `requests` is the request log (one row per scored application);
+/// `outcomes` holds the observed outcome of earlier requests, the latest
+/// report winning.
+const MIGRATION_2: &str = r#"
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'scorer', 'viewer')),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    route TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT NOT NULL,
+    latency_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_request_id ON requests(request_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    request_id TEXT PRIMARY KEY,
+    outcome INTEGER NOT NULL CHECK (outcome IN (0, 1)),
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+"#;
+
+/// What an API key may do; the server maps roles to routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Scorer,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Scorer => "scorer",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = RegistryError;
+
+    fn from_str(text: &str) -> Result<Role, RegistryError> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "scorer" => Ok(Role::Scorer),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(RegistryError::UnknownRole {
+                role: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// A stored API key: its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub role: Role,
+    pub created_at: String,
+}
+
+/// One scored application in the request log. `input` and `output` are JSON
+/// text, serialized by the server that answered.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub request_id: String,
+    /// Seconds since the Unix epoch when the request arrived.
+    pub at_unix: f64,
+    pub route: String,
+    pub model: String,
+    pub input: String,
+    pub output: String,
+    pub latency_ms: f64,
+}
 
 /// A batch to record; the raw file is already in place.
 #[derive(Debug, Clone)]
@@ -203,6 +289,11 @@ impl Catalog {
             });
         }
         catalog.exec(SCHEMA)?;
+        // Each migration is idempotent (IF NOT EXISTS), so a process killed
+        // between a migration and the version bump redoes it harmlessly.
+        if version < 2 {
+            catalog.exec(MIGRATION_2)?;
+        }
         catalog.exec(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         Ok(catalog)
     }
@@ -716,6 +807,131 @@ impl Catalog {
     }
 }
 
+/// The server's tables: API keys, the request log, outcomes.
+impl Catalog {
+    /// Stores a new key's SHA-256 `hash` (hex) with its role; returns its id.
+    pub fn create_key(&self, hash: &str, role: Role) -> Result<i64, RegistryError> {
+        self.conn
+            .execute(
+                "INSERT INTO api_keys (hash, role) VALUES (?1, ?2)",
+                params![hash, role.as_str()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The key whose SHA-256 hash (hex) is `hash`, if any.
+    pub fn find_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>, RegistryError> {
+        let row: Option<(i64, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, role, created_at FROM api_keys WHERE hash = ?1",
+                [hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|(id, role, created_at)| {
+            Ok(ApiKeyRecord {
+                id,
+                role: role.parse()?,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Appends request-log rows in one transaction.
+    pub fn log_requests(&mut self, records: &[RequestRecord]) -> Result<(), RegistryError> {
+        let path = self.path.clone();
+        let err = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO requests (request_id, at, route, model, input, output, latency_ms)
+                     VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', ?2, 'unixepoch'), ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for r in records {
+                stmt.execute(params![
+                    r.request_id,
+                    r.at_unix,
+                    r.route,
+                    r.model,
+                    r.input,
+                    r.output,
+                    r.latency_ms
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Request-log rows, oldest first (`at_unix` to the second).
+    pub fn logged_requests(&self) -> Result<Vec<RequestRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT request_id, CAST(strftime('%s', at) AS REAL), route, model, input, output, latency_ms
+                 FROM requests ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok(RequestRecord {
+                request_id: r.get(0)?,
+                at_unix: r.get(1)?,
+                route: r.get(2)?,
+                model: r.get(3)?,
+                input: r.get(4)?,
+                output: r.get(5)?,
+                latency_ms: r.get(6)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| self.err(e))
+    }
+
+    /// Stores observed outcomes (0 or 1) of earlier requests in one
+    /// transaction; a later report for the same request replaces the earlier.
+    pub fn record_outcomes(&mut self, outcomes: &[(String, u8)]) -> Result<(), RegistryError> {
+        let path = self.path.clone();
+        let err = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outcomes (request_id, outcome) VALUES (?1, ?2)
+                     ON CONFLICT(request_id) DO UPDATE SET outcome = excluded.outcome,
+                     received_at = excluded.received_at",
+                )
+                .map_err(err)?;
+            for (request_id, outcome) in outcomes {
+                stmt.execute(params![request_id, outcome]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Every stored outcome: `(request_id, outcome)`, by request id.
+    pub fn outcomes(&self) -> Result<Vec<(String, u8)>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT request_id, outcome FROM outcomes ORDER BY request_id")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
+    }
+}
+
 fn set_alias_in(conn: &Connection, name: &str, alias: &str, version: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO aliases (name, alias, version) VALUES (?1, ?2, ?3)
@@ -804,5 +1020,53 @@ mod tests {
         drop(c);
         let c = Catalog::open(&dir.path().join("k.db")).unwrap();
         assert_eq!(c.versions(Some("m")).unwrap()[1].aliases, vec!["champion"]);
+    }
+
+    #[test]
+    fn a_version_1_catalog_migrates_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1; INSERT INTO settings VALUES ('k', '1');")
+                .unwrap();
+        }
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.setting("k").unwrap(), Some(json!(1)));
+        let id = c.create_key("ab12", Role::Scorer).unwrap();
+        let key = c.find_key("ab12").unwrap().unwrap();
+        assert_eq!((key.id, key.role), (id, Role::Scorer));
+        assert!(c.find_key("ffff").unwrap().is_none());
+        assert!(
+            c.create_key("ab12", Role::Admin).is_err(),
+            "hashes are unique"
+        );
+        assert!("root".parse::<Role>().is_err());
+
+        c.log_requests(&[RequestRecord {
+            request_id: "r1".into(),
+            at_unix: 1_700_000_000.5,
+            route: "/v1/models/{name}/score".into(),
+            model: "m@1".into(),
+            input: "{}".into(),
+            output: "{}".into(),
+            latency_ms: 1.5,
+        }])
+        .unwrap();
+        let logged = c.logged_requests().unwrap();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(
+            logged[0].at_unix, 1_700_000_000.0,
+            "stored to the second and back"
+        );
+
+        c.record_outcomes(&[("r1".into(), 1), ("r2".into(), 0)])
+            .unwrap();
+        c.record_outcomes(&[("r1".into(), 0)]).unwrap();
+        assert_eq!(
+            c.outcomes().unwrap(),
+            vec![("r1".to_string(), 0), ("r2".to_string(), 0)]
+        );
     }
 }

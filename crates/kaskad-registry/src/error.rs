@@ -22,6 +22,8 @@ pub enum RegistryError {
     UnknownModel { reference: String, reason: String },
     #[error(transparent)]
     Prepare(#[from] kaskad_prepare::PrepareError),
+    #[error("unknown role `{role}` (expected admin, scorer or viewer)")]
+    UnknownRole { role: String },
     #[error("batch with content hash {hash} is already stored as batch {id}")]
     DuplicateBatch { hash: String, id: i64 },
 }

@@ -16,8 +16,8 @@ mod model;
 
 pub use artifacts::{read_artifact, write_artifact};
 pub use catalog::{
-    BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RunRecord, StageRecord,
-    VersionRecord,
+    ApiKeyRecord, BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RequestRecord, Role,
+    RunRecord, StageRecord, VersionRecord,
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};

@@ -34,6 +34,42 @@ pub enum Command {
     /// Measure kaskad on given data (JSON for scripts that compare with peers).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve the HTTP API (scoring, registry, Open Inference Protocol, metrics);
+    /// prints the bound address, then runs until SIGTERM or ctrl-c.
+    Serve(ServeArgs),
+    /// API keys for `kaskad serve`.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take, in milliseconds (slower ones get 503).
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; prints it once, as the last line (only its hash is stored).
+    Create(KeysCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// admin: everything; scorer: score and read; viewer: read only.
+    #[arg(long, value_parser = ["admin", "scorer", "viewer"])]
+    pub role: String,
 }
 
 #[derive(Debug, Subcommand)]

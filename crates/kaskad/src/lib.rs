@@ -30,5 +30,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => commands::listing::models(&args),
         Command::Demo(args) => commands::demo::run(&args),
         Command::Bench(cli::BenchCommand::Train(args)) => commands::bench::train(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Keys(cli::KeysCommand::Create(args)) => commands::keys::create(&args),
     }
 }

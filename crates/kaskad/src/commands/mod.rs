@@ -4,6 +4,8 @@ pub mod bench;
 pub mod demo;
 pub mod inference;
 pub mod init;
+pub mod keys;
 pub mod listing;
+pub mod serve;
 pub mod summary;
 pub mod update;
