@@ -95,6 +95,19 @@ impl GradientBoosting {
     /// Boosts trees on rows `x` (in stream order; NaN is missing) with 0/1
     /// labels `y`.
     pub fn fit(x: &Matrix, y: &[u8], params: &GbdtParams) -> Result<Self, TrainError> {
+        Self::fit_from(x, y, params, None)
+    }
+
+    /// Boosting that continues `previous`: its trees are kept and up to
+    /// `params.n_trees` more are fitted to what they leave unexplained on
+    /// `x` (typically only the rows that arrived since). Without
+    /// `previous`, the same as [`Self::fit`].
+    pub fn fit_from(
+        x: &Matrix,
+        y: &[u8],
+        params: &GbdtParams,
+        previous: Option<&GradientBoosting>,
+    ) -> Result<Self, TrainError> {
         check(params)?;
         if x.rows != y.len() {
             return Err(TrainError::LengthMismatch {
@@ -119,13 +132,16 @@ impl GradientBoosting {
                 (fit_rows, fit_positives)
             };
         let rate = fit_positives as f64 / fit_rows as f64;
-        let base_score = (rate / (1.0 - rate)).ln();
+        let base_score = previous.map_or((rate / (1.0 - rate)).ln(), |p| p.base_score);
+        let start_scores = previous.map(|p| p.raw_score(x));
 
         let binned = Binned::new(x, fit_rows);
         let mut booster = Booster::new(&binned, params);
-        let mut scores = vec![base_score; fit_rows];
         let valid = fit_rows..x.rows;
-        let mut valid_scores = vec![base_score; valid.len()];
+        let (mut scores, mut valid_scores) = match &start_scores {
+            Some(start) => (start[..fit_rows].to_vec(), start[valid.clone()].to_vec()),
+            None => (vec![base_score; fit_rows], vec![base_score; valid.len()]),
+        };
         let valid_loss = |scores: &[f64]| {
             scores
                 .iter()
@@ -133,8 +149,8 @@ impl GradientBoosting {
                 .map(|(&s, &label)| softplus(if label == 1 { -s } else { s }))
                 .sum::<f64>()
         };
-        let mut best = (valid_loss(&valid_scores), 0);
-        let mut trees = Vec::new();
+        let mut trees = previous.map_or_else(Vec::new, |p| p.trees.clone());
+        let mut best = (valid_loss(&valid_scores), trees.len());
         for _ in 0..params.n_trees {
             booster.gradients(&scores, &y[..fit_rows]);
             let Some(tree) = booster.grow(&mut scores) else {

@@ -13,6 +13,9 @@ pub struct NearestNeighbours {
     pub k: usize,
     pub rows: Matrix,
     pub labels: Vec<u8>,
+    /// Training rows offered so far; the reservoir continues from here.
+    #[serde(default)]
+    pub seen: usize,
 }
 
 impl NearestNeighbours {
@@ -22,6 +25,38 @@ impl NearestNeighbours {
             k: k.max(1),
             rows: x.take_rows(&keep),
             labels: keep.iter().map(|&r| y[r]).collect(),
+            seen: x.rows,
+        }
+    }
+
+    /// Offers the rows that arrived since to the reservoir: appended while
+    /// there is room, then each replaces a kept row with probability
+    /// `max_rows / seen`, so the kept rows stay a uniform sample of all rows.
+    pub fn append(&self, x: &Matrix, y: &[u8], k: usize, max_rows: usize, seed: u64) -> Self {
+        let max_rows = max_rows.max(1);
+        let mut rng = SmallRng::seed_from_u64(seed ^ self.seen as u64);
+        let mut rows = self.rows.clone();
+        let mut labels = self.labels.clone();
+        let mut seen = self.seen.max(labels.len());
+        for (i, &label) in y.iter().enumerate().take(x.rows) {
+            seen += 1;
+            if labels.len() < max_rows {
+                rows.data.extend_from_slice(x.row(i));
+                rows.rows += 1;
+                labels.push(label);
+            } else {
+                let j = rng.random_range(0..seen);
+                if j < max_rows {
+                    rows.data[j * rows.cols..(j + 1) * rows.cols].copy_from_slice(x.row(i));
+                    labels[j] = label;
+                }
+            }
+        }
+        Self {
+            k: k.max(1),
+            rows,
+            labels,
+            seen,
         }
     }
 
@@ -83,6 +118,23 @@ mod tests {
             data: vec![0.05, 4.9],
         };
         assert_eq!(model.predict_proba(&query), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn appending_keeps_a_bounded_uniform_sample() {
+        let x = |rows: usize, start: f64| Matrix {
+            rows,
+            cols: 1,
+            data: (0..rows).map(|i| start + i as f64).collect(),
+        };
+        let model = NearestNeighbours::fit(&x(50, 0.0), &[0; 50], 3, 100, 1);
+        let grown = model.append(&x(50, 50.0), &[1; 50], 3, 100, 1);
+        assert_eq!((grown.labels.len(), grown.seen), (100, 100));
+        let capped = grown.append(&x(900, 100.0), &[1; 900], 3, 100, 1);
+        assert_eq!((capped.labels.len(), capped.seen), (100, 1_000));
+        // A uniform sample of 1000 rows keeps about 5 % of the first 50.
+        let early = capped.rows.data.iter().filter(|v| **v < 50.0).count();
+        assert!(early <= 15, "{early} of the first 50 rows kept");
     }
 
     #[test]

@@ -115,17 +115,107 @@ pub fn fit(x: &Matrix, y: &[u8], params: &Hyperparams, seed: u64) -> Result<Mode
         } => Model::Mlp(Mlp::fit(
             x,
             y,
-            MlpSettings {
+            mlp_settings(hidden, learning_rate, alpha, max_epochs, seed),
+        )),
+    })
+}
+
+/// Rows for an incremental update: every training row (for families that
+/// warm-start on all of them) and the rows that arrived since the previous
+/// model was fitted (for families that add to what they learned).
+pub struct Increment<'a> {
+    pub all: (&'a Matrix, &'a [u8]),
+    pub new: (&'a Matrix, &'a [u8]),
+}
+
+/// How a model came to be: fitted from scratch, or updated from a previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainMode {
+    Full,
+    Incremental,
+}
+
+/// Updates `previous` without retraining from scratch, per family:
+/// LR warm-starts Newton from its coefficients on all rows; GBDT keeps its
+/// trees and boosts more on the new rows; the MLP continues from its weights
+/// on the new rows; kNN offers the new rows to its reservoir. A CART tree
+/// cannot be updated exactly (a new row can change every split above it),
+/// and refitting it is cheap, so it is refitted on all rows: the mode says
+/// `Full`. A family change, or new rows with a single class (nothing to
+/// learn a boundary from), also fall back to a full fit.
+pub fn update(
+    previous: &Model,
+    rows: &Increment<'_>,
+    params: &Hyperparams,
+    seed: u64,
+) -> Result<(Model, TrainMode), TrainError> {
+    let (all_x, all_y) = rows.all;
+    let (new_x, new_y) = rows.new;
+    let new_positives = new_y.iter().filter(|&&v| v == 1).count();
+    let both_classes = new_positives > 0 && new_positives < new_y.len();
+    let updated = match (previous, params) {
+        (Model::Lr(m), Hyperparams::Lr { c }) => {
+            Model::Lr(LogisticRegression::fit_from(all_x, all_y, *c, Some(m))?)
+        }
+        (Model::Knn(m), Hyperparams::Knn { k, max_rows }) => {
+            Model::Knn(m.append(new_x, new_y, *k, *max_rows, seed))
+        }
+        (
+            Model::Gbdt(m),
+            Hyperparams::Gbdt {
+                n_trees,
+                learning_rate,
+                max_leaves,
+                min_samples_leaf,
+            },
+        ) if both_classes => Model::Gbdt(GradientBoosting::fit_from(
+            new_x,
+            new_y,
+            &GbdtParams {
+                n_trees: *n_trees,
+                learning_rate: *learning_rate,
+                max_leaves: *max_leaves,
+                min_samples_leaf: *min_samples_leaf,
+                ..GbdtParams::default()
+            },
+            Some(m),
+        )?),
+        (
+            Model::Mlp(m),
+            Hyperparams::Mlp {
                 hidden,
                 learning_rate,
                 alpha,
                 max_epochs,
-                batch_size: 200,
-                patience: 10,
-                seed,
             },
+        ) if both_classes => Model::Mlp(Mlp::fit_from(
+            new_x,
+            new_y,
+            mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed),
+            Some(m),
         )),
-    })
+        _ => return Ok((fit(all_x, all_y, params, seed)?, TrainMode::Full)),
+    };
+    Ok((updated, TrainMode::Incremental))
+}
+
+fn mlp_settings(
+    hidden: &[usize],
+    learning_rate: f64,
+    alpha: f64,
+    max_epochs: usize,
+    seed: u64,
+) -> MlpSettings<'_> {
+    MlpSettings {
+        hidden,
+        learning_rate,
+        alpha,
+        max_epochs,
+        batch_size: 200,
+        patience: 10,
+        seed,
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +265,51 @@ mod tests {
             fit(&x, &[0; 10], &params, 0),
             Err(TrainError::SingleClass { .. })
         ));
+    }
+
+    #[test]
+    fn incremental_updates_keep_what_was_learned() {
+        let (x, y) = testdata::logistic(3_000, 12);
+        let old: Vec<usize> = (0..2_000).collect();
+        let new: Vec<usize> = (2_000..3_000).collect();
+        let (old_x, new_x) = (x.take_rows(&old), x.take_rows(&new));
+        let rows = Increment {
+            all: (&x, &y),
+            new: (&new_x, &y[2_000..]),
+        };
+        let gbdt = Hyperparams::Gbdt {
+            n_trees: 50,
+            learning_rate: 0.1,
+            max_leaves: 8,
+            min_samples_leaf: 20,
+        };
+        let previous = fit(&old_x, &y[..2_000], &gbdt, 1).unwrap();
+        let (updated, mode) = update(&previous, &rows, &gbdt, 1).unwrap();
+        assert_eq!(mode, TrainMode::Incremental);
+        let (Model::Gbdt(before), Model::Gbdt(after)) = (&previous, &updated) else {
+            panic!("gbdt stays gbdt")
+        };
+        assert_eq!(after.trees[..before.trees.len()], before.trees[..]);
+        let tree = Hyperparams::Tree {
+            max_depth: 3,
+            min_samples_leaf: 20,
+        };
+        let previous = fit(&old_x, &y[..2_000], &tree, 1).unwrap();
+        assert_eq!(
+            update(&previous, &rows, &tree, 1).unwrap().1,
+            TrainMode::Full
+        );
+        let knn = Hyperparams::Knn {
+            k: 5,
+            max_rows: 10_000,
+        };
+        let previous = fit(&old_x, &y[..2_000], &knn, 1).unwrap();
+        let (Model::Knn(grown), TrainMode::Incremental) =
+            update(&previous, &rows, &knn, 1).unwrap()
+        else {
+            panic!("knn appends")
+        };
+        assert_eq!(grown.labels.len(), 3_000);
     }
 
     #[test]

@@ -121,15 +121,37 @@ impl Moments {
 
 impl Mlp {
     pub fn fit(x: &Matrix, y: &[u8], settings: MlpSettings<'_>) -> Self {
+        Self::fit_from(x, y, settings, None)
+    }
+
+    /// Training that continues from `previous`'s weights when the
+    /// architecture matches (same inputs and hidden sizes), typically on the
+    /// rows that arrived since; otherwise from a fresh initialization.
+    pub fn fit_from(
+        x: &Matrix,
+        y: &[u8],
+        settings: MlpSettings<'_>,
+        previous: Option<&Mlp>,
+    ) -> Self {
         let mut rng = SmallRng::seed_from_u64(settings.seed);
         let mut sizes = vec![x.cols];
         sizes.extend_from_slice(settings.hidden);
         sizes.push(1);
-        let mut layers: Vec<Dense> = sizes
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Dense::new(w[0], w[1], i + 2 == sizes.len(), &mut rng))
-            .collect();
+        let same_shape = |p: &Mlp| {
+            p.layers.len() + 1 == sizes.len()
+                && p.layers
+                    .iter()
+                    .zip(sizes.windows(2))
+                    .all(|(l, w)| l.inputs == w[0] && l.outputs == w[1])
+        };
+        let mut layers: Vec<Dense> = match previous {
+            Some(p) if same_shape(p) => p.layers.clone(),
+            _ => sizes
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| Dense::new(w[0], w[1], i + 2 == sizes.len(), &mut rng))
+                .collect(),
+        };
         let features: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
         let validation_rows = if x.rows >= 100 { x.rows / 10 } else { 0 };
         let fit_rows = x.rows - validation_rows;
