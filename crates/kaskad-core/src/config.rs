@@ -120,6 +120,7 @@ pub struct TrainOptions {
     pub mlp_alpha: f64,
     pub mlp_max_epochs: usize,
     pub seed: u64,
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +136,7 @@ pub struct ValidateOptions {
     pub min_auc_gain: f64,
     /// No candidate is promoted below this hold-out AUC.
     pub min_auc: f64,
+    pub retrain_auc_drop: f64,
 }
 
 impl Default for DataOptions {
@@ -213,6 +215,7 @@ impl Default for TrainOptions {
             mlp_alpha: 1e-4,
             mlp_max_epochs: 200,
             seed: 42,
+            mode: "auto".into(),
         }
     }
 }
@@ -225,6 +228,7 @@ impl Default for ValidateOptions {
             threshold: 0.5,
             min_auc_gain: 0.0,
             min_auc: 0.55,
+            retrain_auc_drop: 0.03,
         }
     }
 }
@@ -369,6 +373,13 @@ impl Options {
         if self.train.mlp_alpha < 0.0 {
             return Err("train.mlp_alpha: expected a number ≥ 0".into());
         }
+        if !["full", "incremental", "auto"].contains(&self.train.mode.as_str()) {
+            return Err(format!(
+                "train.mode = {:?}: expected \"full\", \"incremental\" or \"auto\"",
+                self.train.mode
+            ));
+        }
+        share("validate.retrain_auc_drop", self.validate.retrain_auc_drop)?;
         if self.train.mlp_max_epochs == 0 {
             return Err("train.mlp_max_epochs: expected at least 1".into());
         }
@@ -493,6 +504,12 @@ mlp_alpha = {mlp_alpha:?}
 mlp_max_epochs = {mlp_max_epochs}
 # Seed of every random process; same seed, same models.
 seed = {seed}
+# "full": search hyperparameters and fit every family from scratch on every
+# batch. "incremental": update each family's latest version (LR warm start,
+# GBDT adds trees, MLP continues, kNN appends; the tree refits). "auto":
+# incremental unless a column drifted past drift.psi_fail or the champion's
+# AUC on the new batch fell by more than validate.retrain_auc_drop.
+mode = {mode}
 
 [validate]
 # Share of the newest rows held out to compare the candidates and the champion.
@@ -506,6 +523,9 @@ threshold = {threshold}
 # by at least min_auc_gain.
 min_auc_gain = {min_auc_gain}
 min_auc = {min_auc}
+# With train.mode = "auto": retrain from scratch when the champion's AUC on
+# the newest rows is this much below the AUC it was registered with.
+retrain_auc_drop = {retrain_auc_drop}
 "#,
             name = s(&d.name),
             source = s(&d.source.display().to_string()),
@@ -562,10 +582,12 @@ min_auc = {min_auc}
             mlp_alpha = t.mlp_alpha,
             mlp_max_epochs = t.mlp_max_epochs,
             seed = t.seed,
+            mode = s(&t.mode),
             holdout = v.holdout,
             cv_folds = v.cv_folds,
             threshold = v.threshold,
             min_auc_gain = v.min_auc_gain,
+            retrain_auc_drop = v.retrain_auc_drop,
             min_auc = v.min_auc,
         )
     }

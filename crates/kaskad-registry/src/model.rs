@@ -5,7 +5,7 @@ use std::path::Path;
 
 use kaskad_core::{ColumnKind, Frame};
 use kaskad_prepare::Preprocessor;
-use kaskad_train::{Hyperparams, Model};
+use kaskad_train::{Hyperparams, Model, TrainMode};
 use serde::{Deserialize, Serialize};
 
 use crate::{RegistryError, read_artifact};
@@ -30,6 +30,18 @@ pub struct ModelArtifact {
     pub model: Model,
     /// Raw batches (catalog ids) the model was trained on.
     pub trained_on: Vec<i64>,
+    /// Training rows the model has learned from, in stream order: an
+    /// incremental update learns from the rows after these.
+    #[serde(default)]
+    pub train_rows: usize,
+    /// Whether this model was fitted from scratch or updated from the
+    /// previous version of its family.
+    #[serde(default = "full")]
+    pub mode: TrainMode,
+}
+
+fn full() -> TrainMode {
+    TrainMode::Full
 }
 
 impl ModelArtifact {

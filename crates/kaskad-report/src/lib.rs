@@ -77,6 +77,9 @@ pub struct DriftRow {
 pub struct VersionRow {
     pub version: i64,
     pub algorithm: String,
+    /// `full` (fitted from scratch) or `incremental` (updated from the
+    /// previous version of its family).
+    pub mode: String,
     /// Chosen hyperparameters as JSON text.
     pub params: String,
     pub auc: f64,

@@ -196,7 +196,11 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
                     v.version,
                     escape(&v.created_at)
                 ),
-                escape(&v.algorithm),
+                format!(
+                    "{}<br><span class=\"note\">{}</span>",
+                    escape(&v.algorithm),
+                    escape(&v.mode)
+                ),
                 params(&v.params),
                 num(v.auc, 4),
                 num(v.gini, 4),

@@ -29,6 +29,7 @@ fn sample() -> ReportData {
     let version = |v: i64, auc: f64, aliases: Vec<String>| VersionRow {
         version: v,
         algorithm: "logistic".into(),
+        mode: "full".into(),
         params: r#"{"c": 0.5, "max_iter": 200}"#.into(),
         auc,
         gini: 2.0 * auc - 1.0,

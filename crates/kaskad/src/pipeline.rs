@@ -15,7 +15,7 @@ use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
 use kaskad_core::config::Options;
 use kaskad_core::{ColumnKind, Frame, binary_target};
 use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
-use kaskad_train::{Hyperparams, fit, grid};
+use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
 use kaskad_validate::{Metrics, evaluate, holdout, roc_auc, time_series_folds};
 use serde_json::json;
 
@@ -245,20 +245,21 @@ impl Pipeline<'_> {
         run: i64,
         stages: &mut Vec<StageRecord>,
     ) -> Result<Option<String>, StageFailure> {
-        let cleaned = self.analyze(batch_id, stages)?;
+        let (cleaned, severe_drift) = self.analyze(batch_id, stages)?;
         let data = stage(stages, "prepare", || self.prepare(batch_id, &cleaned))?;
-        let candidates = stage(stages, "train", || self.train(&data))?;
+        let candidates = stage(stages, "train", || self.train(&data, severe_drift))?;
         let champion = stage(stages, "validate", || self.validate(&data, candidates, run))?;
         stage(stages, "serve", || self.serve(&data))?;
         Ok(champion)
     }
 
-    /// Stage 2: quality, cleaning, drift; stores the cleaned batch.
+    /// Stage 2: quality, cleaning, drift; stores the cleaned batch. Also
+    /// says whether a column drifted past `drift.psi_fail`.
     fn analyze(
         &mut self,
         batch_id: i64,
         stages: &mut Vec<StageRecord>,
-    ) -> Result<Frame, StageFailure> {
+    ) -> Result<(Frame, bool), StageFailure> {
         let options = self.options;
         let catalog = &*self.catalog;
         let raw_dir = self.home.raw_dir();
@@ -316,6 +317,9 @@ impl Pipeline<'_> {
                     .set_setting(REFERENCE_KEY, &json!(reference))
                     .map_err(|e| err(&e))?;
             }
+            let severe_drift = drift_report
+                .as_ref()
+                .is_some_and(|d| d.max_psi >= options.drift.psi_fail);
             let detail = format!(
                 "{} → {} rows, {} warnings{}",
                 quality.rows_in,
@@ -330,7 +334,7 @@ impl Pipeline<'_> {
                     d.drifted_columns, d.max_psi
                 ))
             );
-            Ok((cleaned, detail))
+            Ok(((cleaned, severe_drift), detail))
         })
     }
 
@@ -397,9 +401,14 @@ impl Pipeline<'_> {
         Ok((data, detail))
     }
 
-    /// Stage 4: the hyperparameter search with time-series CV, then each
-    /// family's best refitted on the training rows.
-    fn train(&self, data: &TrainingData) -> Result<(Vec<Candidate>, String), StageFailure> {
+    /// Stage 4: per family, either an incremental update of its latest
+    /// version or the hyperparameter search with time-series CV and a fit
+    /// from scratch (see `train.mode`).
+    fn train(
+        &self,
+        data: &TrainingData,
+        severe_drift: bool,
+    ) -> Result<(Vec<Candidate>, String), StageFailure> {
         let options = self.options;
         let positives = data.train_y.iter().filter(|&&v| v == 1).count();
         if positives == 0 || positives == data.train_y.len() {
@@ -414,9 +423,161 @@ impl Pipeline<'_> {
                 ),
             ));
         }
+        let (incremental, why) = self.choose_mode(data, severe_drift)?;
+        let mut candidates = Vec::new();
+        let mut searched = Vec::new();
+        for algorithm in &options.train.algorithms {
+            let updated = if incremental {
+                self.update_family(algorithm, data)?
+            } else {
+                None
+            };
+            match updated {
+                Some(candidate) => candidates.push(candidate),
+                None => searched.push(algorithm.clone()),
+            }
+        }
+        candidates.extend(self.search(data, &searched)?);
+        let detail = format!("{why}; ")
+            + &candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} cv AUC {}",
+                        describe_params(&c.params),
+                        match c.artifact.mode {
+                            TrainMode::Full => "full",
+                            TrainMode::Incremental => "incremental",
+                        },
+                        c.cv_auc.map_or("n/a".into(), |a| format!("{a:.4}"))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+        Ok((candidates, detail))
+    }
+
+    /// `train.mode`, resolved: `auto` retrains from scratch after severe
+    /// drift or when the champion lost more than `validate.retrain_auc_drop`
+    /// of its registered AUC on the newest rows (model drift).
+    fn choose_mode(
+        &self,
+        data: &TrainingData,
+        severe_drift: bool,
+    ) -> Result<(bool, String), StageFailure> {
+        match self.options.train.mode.as_str() {
+            "full" => return Ok((false, "mode full (configured)".into())),
+            "incremental" => return Ok((true, "mode incremental (configured)".into())),
+            _ => {}
+        }
+        if severe_drift {
+            return Ok((
+                false,
+                format!(
+                    "mode full: a column drifted past PSI {}",
+                    self.options.drift.psi_fail
+                ),
+            ));
+        }
+        let name = &self.options.data.name;
+        let Ok(record) = self.catalog.resolve(&format!("{name}@champion")) else {
+            return Ok((false, "mode full: no champion yet".into()));
+        };
+        let registered = record
+            .metrics
+            .get("auc")
+            .and_then(serde_json::Value::as_f64);
+        let now = ModelArtifact::load(&record.artifact_path)
+            .and_then(|a| a.score(&data.test_x))
+            .map(|scores| roc_auc(&data.test_y, &scores))
+            .ok();
+        Ok(match (registered, now) {
+            (Some(before), Some(now)) if before - now > self.options.validate.retrain_auc_drop => (
+                false,
+                format!(
+                    "mode full: champion {name}@{} AUC fell from {before:.4} to {now:.4} on the newest rows",
+                    record.version
+                ),
+            ),
+            (Some(before), Some(now)) => (
+                true,
+                format!(
+                    "mode incremental: champion {name}@{} AUC {before:.4} → {now:.4} on the newest rows",
+                    record.version
+                ),
+            ),
+            _ => (
+                false,
+                "mode full: the champion could not be scored on the newest rows".into(),
+            ),
+        })
+    }
+
+    /// The latest version of `algorithm`, updated with the rows it has not
+    /// seen; `None` when there is no usable previous version.
+    fn update_family(
+        &self,
+        algorithm: &str,
+        data: &TrainingData,
+    ) -> Result<Option<Candidate>, StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("train", e);
+        let versions = self
+            .catalog
+            .versions(Some(&self.options.data.name))
+            .map_err(|e| err(&e))?;
+        let Some(latest) = versions.iter().rev().find(|v| v.algorithm == algorithm) else {
+            return Ok(None);
+        };
+        let Ok(previous) = ModelArtifact::load(&latest.artifact_path) else {
+            return Ok(None);
+        };
+        let rows = data.train_y.len();
+        if previous.train_rows == 0 || previous.train_rows > rows {
+            return Ok(None);
+        }
+        let start = Instant::now();
+        // The previous preprocessing is kept: the model's inputs must mean
+        // what they meant when it learned.
+        let Ok(all_x) = previous.preprocessor.transform(&data.train_x) else {
+            return Ok(None);
+        };
+        let new_rows: Vec<usize> = (previous.train_rows..rows).collect();
+        let new_x = all_x.take_rows(&new_rows);
+        let increment = Increment {
+            all: (&all_x, &data.train_y),
+            new: (&new_x, &data.train_y[previous.train_rows..]),
+        };
+        let (model, mode) = kaskad_train::update(
+            &previous.model,
+            &increment,
+            &previous.params,
+            self.options.train.seed,
+        )
+        .map_err(|e| err(&e))?;
+        let artifact = ModelArtifact {
+            version: 0,
+            model,
+            mode,
+            train_rows: rows,
+            trained_on: data.trained_on.clone(),
+            ..previous
+        };
+        Ok(Some(self.candidate(artifact, None, start, data)?))
+    }
+
+    /// The hyperparameter search with time-series CV for `algorithms`, then
+    /// each family's best fitted from scratch on the training rows.
+    fn search(
+        &self,
+        data: &TrainingData,
+        algorithms: &[String],
+    ) -> Result<Vec<Candidate>, StageFailure> {
+        let options = self.options;
+        let mut train_options = options.train.clone();
+        train_options.algorithms = algorithms.to_vec();
         let folds = time_series_folds(data.train_y.len(), options.validate.cv_folds);
         let mut best: Vec<(Hyperparams, Option<f64>)> = Vec::new();
-        for params in grid(&options.train) {
+        for params in grid(&train_options) {
             let cv = cross_validate(&data.train_x, &data.train_y, &folds, &params, options);
             match best
                 .iter_mut()
@@ -439,7 +600,6 @@ impl Pipeline<'_> {
                 .map_err(|e| fail("train", e))?;
             let model = fit(&x, &data.train_y, &params, options.train.seed)
                 .map_err(|e| fail("train", e))?;
-            let train_seconds = start.elapsed().as_secs_f64();
             let artifact = ModelArtifact {
                 format: FORMAT.into(),
                 format_version: FORMAT_VERSION,
@@ -448,33 +608,36 @@ impl Pipeline<'_> {
                 target: options.data.target.clone(),
                 positive: options.data.positive.clone(),
                 threshold: options.validate.threshold,
-                params: params.clone(),
+                params,
                 preprocessor,
                 model,
                 trained_on: data.trained_on.clone(),
+                train_rows: data.train_y.len(),
+                mode: TrainMode::Full,
             };
-            let scores = artifact.score(&data.test_x).map_err(|e| fail("train", e))?;
-            let metrics = evaluate(&data.test_y, &scores, options.validate.threshold);
-            candidates.push(Candidate {
-                params,
-                cv_auc,
-                artifact,
-                metrics,
-                train_seconds,
-            });
+            candidates.push(self.candidate(artifact, cv_auc, start, data)?);
         }
-        let detail = candidates
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} cv AUC {}",
-                    describe_params(&c.params),
-                    c.cv_auc.map_or("n/a".into(), |a| format!("{a:.4}"))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Ok((candidates, detail))
+        Ok(candidates)
+    }
+
+    /// Scores a fitted artifact on the hold-out; `start` is when its fit began.
+    fn candidate(
+        &self,
+        artifact: ModelArtifact,
+        cv_auc: Option<f64>,
+        start: Instant,
+        data: &TrainingData,
+    ) -> Result<Candidate, StageFailure> {
+        let train_seconds = start.elapsed().as_secs_f64();
+        let scores = artifact.score(&data.test_x).map_err(|e| fail("train", e))?;
+        let metrics = evaluate(&data.test_y, &scores, self.options.validate.threshold);
+        Ok(Candidate {
+            params: artifact.params.clone(),
+            cv_auc,
+            artifact,
+            metrics,
+            train_seconds,
+        })
     }
 
     /// Stage 5: registers every candidate, compares the best with the
@@ -518,6 +681,7 @@ impl Pipeline<'_> {
                 kaskad_registry::write_artifact(&dir, &candidate.artifact).map_err(|e| err(&e))?;
             let mut metrics = json!(candidate.metrics);
             metrics["cv_auc"] = json!(candidate.cv_auc);
+            metrics["mode"] = json!(candidate.artifact.mode);
             let new = NewVersion {
                 name: name.clone(),
                 algorithm: candidate.params.algorithm().into(),

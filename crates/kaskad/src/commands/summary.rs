@@ -130,6 +130,11 @@ fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
     VersionRow {
         version: v.version,
         algorithm: v.algorithm,
+        mode: m
+            .get("mode")
+            .and_then(Value::as_str)
+            .unwrap_or("full")
+            .to_string(),
         params: v.params.to_string(),
         auc: f(m, "auc"),
         gini: f(m, "gini"),

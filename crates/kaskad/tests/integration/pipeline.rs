@@ -246,3 +246,42 @@ fn an_all_missing_column_is_dropped_by_cleaning_and_recorded() {
         "{dropped}"
     );
 }
+
+#[test]
+fn incremental_mode_updates_each_family_from_its_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stream, _) = split(&data("credit_data.csv"), 0.75, dir.path());
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &stream, &[]);
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("mode = \"auto\"", "mode = \"incremental\"")
+        .replace(
+            "algorithms = [\"lr\", \"tree\", \"knn\"]",
+            "algorithms = [\"lr\", \"tree\", \"knn\", \"gbdt\"]",
+        );
+    assert!(toml.contains("mode = \"incremental\"") && toml.contains("\"gbdt\"]"));
+    std::fs::write(&toml_path, toml).unwrap();
+    let out = kaskad(&["update", "--home", h, "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+
+    let models: Value =
+        serde_json::from_str(&stdout(&kaskad(&["models", "--home", h, "--json"]))).unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models.len(), 16, "four families, four batches");
+    let mode = |m: &Value| m["metrics"]["mode"].as_str().unwrap().to_string();
+    for m in &models[..4] {
+        assert_eq!(mode(m), "full", "the first batch has nothing to update");
+    }
+    for m in &models[4..] {
+        let expected = if m["algorithm"] == "tree" {
+            "full"
+        } else {
+            "incremental"
+        };
+        assert_eq!(mode(m), expected, "{}", m["algorithm"]);
+        assert!(m["metrics"]["auc"].as_f64().unwrap() > 0.7);
+    }
+}
