@@ -1,5 +1,6 @@
-//! Metadata and artifacts: the catalog of batches, runs, stage results and
-//! model versions, and the files that hold models.
+//! Metadata and artifacts: the catalog of batches, runs, stage results,
+//! model versions, and the server's API keys, request log and outcomes; and
+//! the files that hold models.
 //!
 //! `kaskad-registry` owns `kaskad.db` (SQLite, WAL mode, one transaction per
 //! recorded fact, schema versioned by `user_version`) and the `models/`

@@ -9,6 +9,12 @@
 //! (`{"error": ..., "path": ...}`) in one place ([`ApiError`]).
 //!
 //! How it behaves under load and change:
+//! - **Inputs**: an application is a JSON object of raw column values
+//!   (numbers, or strings that parse as numbers, for numeric columns;
+//!   strings for categories; `null` for missing). A column left out is a
+//!   missing value for that application, imputed as an empty CSV cell would
+//!   be; a key the model does not read is rejected (422), so a misspelt
+//!   column is not silently scored as missing.
 //! - **Auth**: every `/v1` and `/v2` route takes `Authorization: Bearer KEY`;
 //!   keys carry a role (admin, scorer, viewer) and are stored hashed.
 //! - **Hot reload**: `{name}` means its champion, `name@alias` and
@@ -101,7 +107,7 @@ fn router(app: App) -> Router {
         .route("/v1/models/{name}/versions", get(v1::versions))
         .route("/v2", get(oip::server_metadata))
         .route("/v2/health/live", get(oip::live))
-        .route("/v2/health/ready", get(ready))
+        .route("/v2/health/ready", get(oip::ready))
         .route("/v2/models/{name}", get(oip::metadata))
         .route("/v2/models/{name}/ready", get(oip::model_ready))
         .route(

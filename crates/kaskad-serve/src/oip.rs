@@ -40,8 +40,20 @@ pub(crate) async fn server_metadata() -> Json<Value> {
 }
 
 /// `GET /v2/health/live`
-pub(crate) async fn live() -> StatusCode {
-    StatusCode::OK
+pub(crate) async fn live() -> Json<Value> {
+    Json(json!({"live": true}))
+}
+
+/// `GET /v2/health/ready`: ready when the default model's champion loads.
+pub(crate) async fn ready(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let name = app.config.default_model.clone();
+    app.model(&name).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}", e.message),
+        )
+    })?;
+    Ok(Json(json!({"ready": true})))
 }
 
 /// `{name}` alone, or `{name}` with a `{version}` path segment.
@@ -110,17 +122,17 @@ async fn model_metadata(app: App, reference: String) -> Result<Json<Value>, ApiE
 pub(crate) async fn model_ready(
     State(app): State<App>,
     Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    app.model(&name).await.map(|_| StatusCode::OK)
+) -> Result<Json<Value>, ApiError> {
+    app.model(&name).await?;
+    Ok(Json(json!({"name": bare_name(&name), "ready": true})))
 }
 
 pub(crate) async fn model_version_ready(
     State(app): State<App>,
     Path((name, version)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    app.model(&reference(&name, Some(&version)))
-        .await
-        .map(|_| StatusCode::OK)
+) -> Result<Json<Value>, ApiError> {
+    app.model(&reference(&name, Some(&version))).await?;
+    Ok(Json(json!({"name": name, "ready": true})))
 }
 
 /// `POST /v2/models/{name}/infer` and `.../versions/{version}/infer`
@@ -423,7 +435,7 @@ async fn run_infer(
         .transpose()?
         .unwrap_or(body.len());
     let (head, mut binary) = body.split_at(json_length);
-    let request = parse_json(head)?;
+    let request = parse_json(&non_finite_as_null(head))?;
     let Value::Object(request) = request else {
         return Err(ApiError::invalid(
             "$",
@@ -590,6 +602,48 @@ async fn run_infer(
     Ok(response)
 }
 
+/// Python's `json` module, and so tritonclient, writes a missing number
+/// (NaN) as the bare word `NaN`, which is not JSON; outside strings, `NaN`,
+/// `Infinity` and `-Infinity` become `null` (a missing value) so that such
+/// requests parse. Bodies without them are returned as they are.
+fn non_finite_as_null(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !json.iter().any(|&b| b == b'N' || b == b'I') {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        let word = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+            .into_iter()
+            .find(|w| json[i..].starts_with(w));
+        match word {
+            Some(w) => {
+                out.extend_from_slice(b"null");
+                i += w.len();
+            }
+            None => {
+                in_string = b == b'"';
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Checks a tensor against the column's kind and makes the column.
 fn to_column(name: &str, kind: ColumnKind, tensor: Tensor, path: &str) -> Result<Column, ApiError> {
     match (kind, tensor) {
@@ -655,6 +709,21 @@ mod tests {
         let bytes: Vec<u8> = [7i32, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(decode_numbers("INT32", &bytes), [7.0, -1.0]);
         assert_eq!(decode_numbers("INT8", &[255]), [-1.0]);
+    }
+
+    #[test]
+    fn python_nan_reads_as_missing_outside_strings() {
+        let text = br#"{"data":[1.0,NaN,-Infinity,Infinity],"s":"NaN \" NaN"}"#;
+        let fixed = non_finite_as_null(text);
+        let value: Value = serde_json::from_slice(&fixed).unwrap();
+        assert_eq!(
+            value,
+            json!({"data": [1.0, null, null, null], "s": "NaN \" NaN"})
+        );
+        assert!(matches!(
+            non_finite_as_null(b"[1]"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

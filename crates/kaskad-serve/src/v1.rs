@@ -39,7 +39,7 @@ struct Scored<'a> {
     decision: &'static str,
     reasons: &'a [Reason],
     model: &'a str,
-    request_id: String,
+    request_id: &'a str,
 }
 
 /// The decision a score leads to under the model's threshold.
@@ -73,26 +73,28 @@ pub(crate) async fn score(
     };
     app.metrics.observe_scores(&served.label, &scores);
     let threshold = served.artifact.threshold;
+    let ids: Vec<String> = scores
+        .iter()
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let results: Vec<Value> = scores
         .iter()
         .zip(&reasons)
-        .map(|(&score, reasons)| {
+        .zip(&ids)
+        .map(|((&score, reasons), id)| {
             json!(Scored {
                 score,
                 decision: decision(score, threshold),
                 reasons,
                 model: &served.label,
-                request_id: uuid::Uuid::new_v4().to_string(),
+                request_id: id,
             })
         })
         .collect();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    for ((_, fields), result) in applications.iter().zip(&results) {
+    for (((_, fields), result), id) in applications.iter().zip(&results).zip(ids) {
         app.log.push(RequestRecord {
-            request_id: result["request_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            request_id: id,
             at_unix,
             route: "/v1/models/{name}/score".into(),
             model: served.label.clone(),

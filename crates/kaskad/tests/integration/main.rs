@@ -2,4 +2,5 @@
 
 mod bad_input;
 mod pipeline;
+mod serve;
 mod support;

@@ -1,0 +1,627 @@
+//! `kaskad serve` as a client sees it: a real home, a real process on a
+//! free port, every route, role and error status, the Open Inference
+//! Protocol, metrics, hot reload of the champion, and graceful shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kaskad_registry::Catalog;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+
+use crate::support::{data, init, kaskad, last_line, stderr};
+
+/// The first application of credit_data.csv, as a client sends it.
+fn application() -> Value {
+    json!({
+        "Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married",
+        "Records": "no", "Job": "freelance", "Expenses": 73, "Income": 129.0,
+        "Assets": 0.0, "Debt": 0.0, "Amount": 800, "Price": 846
+    })
+}
+
+/// A home on `dataset` with every batch processed.
+fn home(dir: &Path, dataset: &Path) -> PathBuf {
+    let home = dir.join("home");
+    init(&home, dataset, &[]);
+    let out = kaskad(&["update", "--home", home.to_str().unwrap(), "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    home
+}
+
+fn key(home: &Path, role: &str) -> String {
+    let out = kaskad(&[
+        "keys",
+        "create",
+        "--home",
+        home.to_str().unwrap(),
+        "--role",
+        role,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = last_line(&out);
+    assert!(key.starts_with("ksk_") && key.len() == 68, "{key}");
+    key
+}
+
+/// A running `kaskad serve`; killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(home: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kaskad"))
+            .args([
+                "serve",
+                "--home",
+                home.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env_remove("KASKAD_HOME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kaskad serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "bound address on stdout: {addr:?}"
+        );
+        Server { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder().no_proxy().build().unwrap()
+}
+
+/// Status and JSON body of a response; every answer of the API is JSON.
+fn answer(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().unwrap();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"));
+    (status, body)
+}
+
+fn post(c: &Client, url: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    answer(c.post(url).bearer_auth(key).json(body).send().unwrap())
+}
+
+fn get(c: &Client, url: &str, key: &str) -> (StatusCode, Value) {
+    answer(c.get(url).bearer_auth(key).send().unwrap())
+}
+
+#[test]
+fn serve_scores_guards_every_route_and_reports_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let (admin, scorer, viewer) = (
+        key(&home, "admin"),
+        key(&home, "scorer"),
+        key(&home, "viewer"),
+    );
+    let server = Server::start(
+        &home,
+        &["--max-body-bytes", "65536", "--timeout-ms", "1000"],
+    );
+    let c = client();
+    let champion = Catalog::open(&home.join("kaskad.db"))
+        .unwrap()
+        .resolve("default_risk")
+        .unwrap();
+    let champion = format!("default_risk@{}", champion.version);
+
+    // Probes and metrics are open.
+    assert_eq!(
+        answer(c.get(server.url("/health/live")).send().unwrap()).0,
+        200
+    );
+    let (status, ready) = answer(c.get(server.url("/health/ready")).send().unwrap());
+    assert_eq!(
+        (status, ready["model"].as_str()),
+        (StatusCode::OK, Some(champion.as_str()))
+    );
+
+    // One application: score, decision, three reasons, model, request id.
+    let score_url = server.url("/v1/models/default_risk/score");
+    let (status, one) = post(&c, &score_url, &scorer, &application());
+    assert_eq!(status, 200, "{one}");
+    let score = one["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score));
+    assert!(matches!(
+        one["decision"].as_str(),
+        Some("approve" | "decline")
+    ));
+    assert_eq!(one["model"], champion.as_str());
+    assert_eq!(one["request_id"].as_str().unwrap().len(), 36, "uuid");
+    let reasons = one["reasons"].as_array().unwrap();
+    assert!(!reasons.is_empty() && reasons.len() <= 3, "{one}");
+    assert!(reasons[0]["column"].is_string() && reasons[0]["contribution"].as_f64().unwrap() > 0.0);
+
+    // A list; numbers as strings; a missing column is a missing value.
+    let mut partial = application();
+    partial.as_object_mut().unwrap().remove("Income");
+    partial["Amount"] = json!("800");
+    let (status, many) = post(
+        &c,
+        &score_url,
+        &admin,
+        &json!({"applications": [application(), partial, {}]}),
+    );
+    assert_eq!(status, 200, "{many}");
+    let results = many["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(
+        results[0]["score"].as_f64(),
+        Some(score),
+        "same application, same score"
+    );
+    assert_ne!(results[0]["request_id"], results[1]["request_id"]);
+
+    // Another version by number and by alias.
+    let (status, v1) = post(
+        &c,
+        &server.url("/v1/models/default_risk@1/score"),
+        &scorer,
+        &application(),
+    );
+    assert_eq!(
+        (status, v1["model"].as_str()),
+        (StatusCode::OK, Some("default_risk@1"))
+    );
+    let (status, by_alias) = post(
+        &c,
+        &server.url("/v1/models/default_risk@champion/score"),
+        &scorer,
+        &application(),
+    );
+    assert_eq!(
+        (status, by_alias["model"].as_str()),
+        (StatusCode::OK, Some(champion.as_str()))
+    );
+
+    // Authentication and roles.
+    let (status, e) = answer(c.post(&score_url).json(&application()).send().unwrap());
+    assert_eq!(status, 401, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("Authorization"));
+    assert_eq!(post(&c, &score_url, "ksk_0000", &application()).0, 401);
+    assert_eq!(post(&c, &score_url, &viewer, &application()).0, 403);
+    assert_eq!(get(&c, &server.url("/v1/models"), &viewer).0, 200);
+    let alias_url = server.url("/v1/models/default_risk/aliases/challenger");
+    let put =
+        |k: &str, body: Value| answer(c.put(&alias_url).bearer_auth(k).json(&body).send().unwrap());
+    assert_eq!(put(&scorer, json!({"version": 1})).0, 403);
+    assert_eq!(put(&viewer, json!({"version": 1})).0, 403);
+    assert_eq!(get(&c, &server.url("/v2/models/default_risk"), "").0, 401);
+
+    // Rejections, each JSON with a reason and, for values, the path.
+    let (status, e) = post(
+        &c,
+        &server.url("/v1/models/nope/score"),
+        &scorer,
+        &application(),
+    );
+    assert_eq!(status, 404, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("nope"));
+    let mut bad = vec![application(); 4];
+    bad[3]["Income"] = json!("abc");
+    let (status, e) = post(&c, &score_url, &scorer, &json!({"applications": bad}));
+    assert_eq!(status, 422);
+    assert_eq!(e["path"], "$.applications[3].Income");
+    assert_eq!(e["error"], r#"expected a number, got "abc""#);
+    let mut bad = application();
+    bad["Incme"] = json!(1);
+    bad["Status"] = json!("good");
+    let (status, e) = post(&c, &score_url, &scorer, &bad);
+    assert_eq!(status, 422);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown columns Incme, Status"),
+        "{e}"
+    );
+    let (status, e) = post(
+        &c,
+        &score_url,
+        &scorer,
+        &json!({"applications": [{"Home": 3}]}),
+    );
+    assert_eq!(
+        (status, e["path"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("$.applications[0].Home")
+        )
+    );
+    let big = json!({"applications": vec![application(); 400]});
+    let (status, e) = post(&c, &score_url, &scorer, &big);
+    assert_eq!(status, 413, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("65536"));
+    let (status, e) = answer(
+        c.post(&score_url)
+            .bearer_auth(&scorer)
+            .body("{")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = answer(
+        c.delete(server.url("/v1/models"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 405, "{e}");
+    assert_eq!(get(&c, &server.url("/v1/nothing"), &admin).0, 404);
+
+    // A request slower than --timeout-ms: the body never arrives.
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/models/default_risk/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {scorer}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = slow.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.contains("longer than the server's limit of 1000 ms"),
+        "{reply}"
+    );
+
+    // The registry.
+    let (status, models) = get(&c, &server.url("/v1/models"), &viewer);
+    assert_eq!(status, 200);
+    let model = &models["models"][0];
+    assert_eq!(model["name"], "default_risk");
+    assert_eq!(
+        format!("default_risk@{}", model["aliases"]["champion"]),
+        champion
+    );
+    assert!(model["latest"]["metrics"]["auc"].is_f64());
+    assert!(
+        model["latest"].get("artifact_path").is_none(),
+        "no server paths"
+    );
+    let (status, versions) = get(&c, &server.url("/v1/models/default_risk/versions"), &viewer);
+    assert_eq!(status, 200);
+    let n_versions = versions["versions"].as_array().unwrap().len();
+    assert!(n_versions >= 3);
+    assert_eq!(
+        get(&c, &server.url("/v1/models/nope/versions"), &viewer).0,
+        404
+    );
+    let (status, e) = put(&admin, json!({"version": 9999}));
+    assert_eq!(status, 404, "{e}");
+    let (status, e) = put(&admin, json!({"version": "one"}));
+    assert_eq!(
+        (status, e["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("$.version"))
+    );
+    let (status, moved) = put(&admin, json!({"version": 2}));
+    assert_eq!(
+        (status, moved["version"].as_i64()),
+        (StatusCode::OK, Some(2))
+    );
+    let (_, by_new_alias) = post(
+        &c,
+        &server.url("/v1/models/default_risk@challenger/score"),
+        &scorer,
+        &application(),
+    );
+    assert_eq!(by_new_alias["model"], "default_risk@2");
+
+    // Outcomes of earlier requests; batches need a directory source.
+    let outcomes = json!({"outcomes": [
+        {"request_id": one["request_id"], "outcome": 1},
+        {"request_id": results[1]["request_id"], "outcome": 0}
+    ]});
+    let outcomes_url = server.url("/v1/outcomes");
+    assert_eq!(post(&c, &outcomes_url, &scorer, &outcomes).0, 403);
+    let (status, stored) = post(&c, &outcomes_url, &admin, &outcomes);
+    assert_eq!(
+        (status, stored["stored"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    let (status, e) = post(
+        &c,
+        &outcomes_url,
+        &admin,
+        &json!({"outcomes": [{"request_id": "r", "outcome": 2}]}),
+    );
+    assert_eq!(
+        (status, e["path"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("$.outcomes[0].outcome")
+        )
+    );
+    let csv = "Status,Seniority\ngood,9\n";
+    let push = |content_type: &str| {
+        answer(
+            c.post(server.url("/v1/batches"))
+                .bearer_auth(&admin)
+                .header("content-type", content_type)
+                .body(csv)
+                .send()
+                .unwrap(),
+        )
+    };
+    let (status, e) = push("text/csv");
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("not a directory"));
+    assert_eq!(push("application/json").0, 415);
+
+    // The Open Inference Protocol, JSON tensors.
+    let (status, meta) = get(&c, &server.url("/v2/models/default_risk"), &viewer);
+    assert_eq!(status, 200);
+    assert_eq!(meta["platform"], "kaskad");
+    assert_eq!(meta["versions"].as_array().unwrap().len(), n_versions);
+    let inputs = meta["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 13);
+    let kind = |name: &str| inputs.iter().find(|i| i["name"] == name).unwrap()["datatype"].clone();
+    assert_eq!(
+        (kind("Income"), kind("Home")),
+        (json!("FP64"), json!("BYTES"))
+    );
+    assert_eq!(
+        meta["outputs"][0],
+        json!({"name": "score", "datatype": "FP64", "shape": [-1]})
+    );
+    assert_eq!(
+        get(&c, &server.url("/v2/models/default_risk/ready"), &viewer).0,
+        200
+    );
+    assert_eq!(
+        get(&c, &server.url("/v2/models/nope/ready"), &viewer).0,
+        404
+    );
+    assert_eq!(get(&c, &server.url("/v2/health/ready"), &viewer).0, 200);
+    let app = application();
+    let tensors: Vec<Value> = app
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, v)| {
+            let (datatype, data) = if v.is_string() {
+                ("BYTES", json!([v, ""]))
+            } else {
+                ("FP64", json!([v, null]))
+            };
+            json!({"name": name, "datatype": datatype, "shape": [2], "data": data})
+        })
+        .collect();
+    let infer_url = server.url("/v2/models/default_risk/infer");
+    let (status, inferred) = post(
+        &c,
+        &infer_url,
+        &scorer,
+        &json!({"id": "oip-1", "inputs": tensors}),
+    );
+    assert_eq!(status, 200, "{inferred}");
+    assert_eq!(inferred["id"], "oip-1");
+    let outputs = inferred["outputs"].as_array().unwrap();
+    assert_eq!(outputs[0]["shape"], json!([2]));
+    assert!(
+        (outputs[0]["data"][0].as_f64().unwrap() - score).abs() < 1e-12,
+        "same score as /v1"
+    );
+    assert_eq!(outputs[1]["datatype"], "BYTES");
+    assert_eq!(
+        post(&c, &infer_url, &viewer, &json!({"inputs": tensors})).0,
+        403
+    );
+    let bad =
+        json!({"inputs": [{"name": "Income", "datatype": "FP64", "shape": [1], "data": ["x"]}]});
+    let (status, e) = post(&c, &infer_url, &scorer, &bad);
+    assert_eq!(
+        (status, e["path"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("$.inputs[0].data[0]")
+        )
+    );
+    let bad = json!({"inputs": [{"name": "Incme", "datatype": "FP64", "shape": [1], "data": [1]}]});
+    let (status, e) = post(&c, &infer_url, &scorer, &bad);
+    assert_eq!(status, 422);
+    assert!(e["error"].as_str().unwrap().contains("Incme"));
+
+    // Metrics: Prometheus text with the kaskad_ prefix.
+    let text = c
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for needle in [
+        "kaskad_http_requests_total{route=\"/v1/models/{name}/score\",model=\"",
+        "kaskad_http_request_duration_seconds_bucket{",
+        "kaskad_http_errors_total{route=\"/v1/models/{name}/score\",status=\"422\"}",
+        "kaskad_http_errors_total{route=\"/v1/models/{name}/score\",status=\"401\"}",
+        "kaskad_http_errors_total{route=\"/v1/models/{name}/score\",status=\"413\"}",
+        "kaskad_score_probability_bucket{model=\"",
+        "kaskad_request_log_dropped_total 0",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+
+    // SIGTERM stops it cleanly, and the request log reached the catalog.
+    assert!(server.terminate().success());
+    let catalog = Catalog::open(&home.join("kaskad.db")).unwrap();
+    let logged = catalog.logged_requests().unwrap();
+    let ids: Vec<&str> = logged.iter().map(|r| r.request_id.as_str()).collect();
+    assert!(
+        ids.contains(&one["request_id"].as_str().unwrap()),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&"oip-1:1"), "{ids:?}");
+    let first = logged
+        .iter()
+        .find(|r| r.request_id == one["request_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(first.model, champion);
+    let input: Value = serde_json::from_str(&first.input).unwrap();
+    assert_eq!(input["Home"], "rent");
+    assert_eq!(catalog.outcomes().unwrap().len(), 2);
+}
+
+#[test]
+fn a_new_champion_is_served_without_restart_and_sigterm_finishes_requests_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let scorer = key(&home, "scorer");
+    let server = Server::start(&home, &[]);
+    let c = client();
+    let url = server.url("/v1/models/default_risk/score");
+    let before = post(&c, &url, &scorer, &application()).1["model"].clone();
+
+    // Another process promotes version 1 (as `kaskad update` would).
+    Catalog::open(&home.join("kaskad.db"))
+        .unwrap()
+        .set_alias("default_risk", "champion", 1)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, now) = post(&c, &url, &scorer, &application());
+        if now["model"] == "default_risk@1" {
+            break;
+        }
+        assert_eq!(now["model"], before, "only the old or the new champion");
+        assert!(
+            Instant::now() < deadline,
+            "the new champion was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A request whose body is half sent when SIGTERM arrives still gets its answer.
+    let body = application().to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/models/default_risk/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {scorer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"model\":\"default_risk@1\""), "{reply}");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn batches_pushed_over_http_are_collected_by_the_next_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data("credit_data.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::write(
+        inbox.join("0001.csv"),
+        format!("{}\n", lines[..2001].join("\n")),
+    )
+    .unwrap();
+    let home = home(dir.path(), &inbox);
+    let admin = key(&home, "admin");
+    let server = Server::start(&home, &[]);
+    let pushed = format!("{}\n{}\n", lines[0], lines[2001..3001].join("\n"));
+    let (status, stored) = answer(
+        client()
+            .post(server.url("/v1/batches"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv; charset=utf-8")
+            .body(pushed)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["rows"], 1000);
+    let (status, e) = answer(
+        client()
+            .post(server.url("/v1/batches"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body("Seniority\n9\n")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 422, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("Status"));
+    let h = home.to_str().unwrap();
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let out = kaskad(&["batches", "--home", h, "--json"]);
+    let batches: Value = serde_json::from_str(&crate::support::stdout(&out)).unwrap();
+    let origins: Vec<&str> = batches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(origins.len(), 2, "{origins:?}");
+    assert_eq!(origins[1], stored["file"].as_str().unwrap());
+    assert!(server.terminate().success());
+}
