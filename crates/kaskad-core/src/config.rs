@@ -137,6 +137,8 @@ pub struct ValidateOptions {
     /// No candidate is promoted below this hold-out AUC.
     pub min_auc: f64,
     pub retrain_auc_drop: f64,
+    pub sensitive: Vec<String>,
+    pub max_parity_difference: f64,
 }
 
 impl Default for DataOptions {
@@ -229,6 +231,8 @@ impl Default for ValidateOptions {
             min_auc_gain: 0.0,
             min_auc: 0.55,
             retrain_auc_drop: 0.03,
+            sensitive: Vec::new(),
+            max_parity_difference: 1.0,
         }
     }
 }
@@ -380,6 +384,10 @@ impl Options {
             ));
         }
         share("validate.retrain_auc_drop", self.validate.retrain_auc_drop)?;
+        share(
+            "validate.max_parity_difference",
+            self.validate.max_parity_difference,
+        )?;
         if self.train.mlp_max_epochs == 0 {
             return Err("train.mlp_max_epochs: expected at least 1".into());
         }
@@ -526,6 +534,13 @@ min_auc = {min_auc}
 # With train.mode = "auto": retrain from scratch when the champion's AUC on
 # the newest rows is this much below the AUC it was registered with.
 retrain_auc_drop = {retrain_auc_drop}
+# Sensitive columns (e.g. ["personal_status_and_sex", "age_in_years"]):
+# demographic-parity and equalized-odds differences of every version's
+# decisions on the hold-out, per column (numbers are grouped by quartile).
+sensitive = {sensitive}
+# Promotion gate: a candidate whose demographic-parity difference on any
+# sensitive column exceeds this cannot become champion (1.0 = no gate).
+max_parity_difference = {max_parity_difference:?}
 "#,
             name = s(&d.name),
             source = s(&d.source.display().to_string()),
@@ -588,6 +603,8 @@ retrain_auc_drop = {retrain_auc_drop}
             threshold = v.threshold,
             min_auc_gain = v.min_auc_gain,
             retrain_auc_drop = v.retrain_auc_drop,
+            sensitive = list(&v.sensitive),
+            max_parity_difference = v.max_parity_difference,
             min_auc = v.min_auc,
         )
     }

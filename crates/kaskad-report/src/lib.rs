@@ -80,6 +80,9 @@ pub struct VersionRow {
     /// `full` (fitted from scratch) or `incremental` (updated from the
     /// previous version of its family).
     pub mode: String,
+    /// Per sensitive column: demographic-parity and equalized-odds
+    /// differences on the hold-out, as text; empty when none is configured.
+    pub fairness: String,
     /// Chosen hyperparameters as JSON text.
     pub params: String,
     pub auc: f64,

@@ -201,7 +201,15 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
                     escape(&v.algorithm),
                     escape(&v.mode)
                 ),
-                params(&v.params),
+                if v.fairness.is_empty() {
+                    params(&v.params)
+                } else {
+                    format!(
+                        "{}<br><span class=\"note\">fairness: {}</span>",
+                        params(&v.params),
+                        escape(&v.fairness)
+                    )
+                },
                 num(v.auc, 4),
                 num(v.gini, 4),
                 num(v.ks, 4),

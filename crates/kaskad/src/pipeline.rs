@@ -13,10 +13,10 @@ use std::time::Instant;
 use kaskad_analyze::{Reference, assess_and_clean, drift};
 use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
 use kaskad_core::config::Options;
-use kaskad_core::{ColumnKind, Frame, binary_target};
+use kaskad_core::{ColumnData, ColumnKind, Frame, binary_target};
 use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
 use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
-use kaskad_validate::{Metrics, evaluate, holdout, roc_auc, time_series_folds};
+use kaskad_validate::{Fairness, Metrics, evaluate, holdout, roc_auc, time_series_folds};
 use serde_json::json;
 
 use crate::home::Home;
@@ -93,6 +93,8 @@ struct Candidate {
     cv_auc: Option<f64>,
     artifact: ModelArtifact,
     metrics: Metrics,
+    /// Hold-out scores, for fairness.
+    scores: Vec<f64>,
     train_seconds: f64,
 }
 
@@ -636,6 +638,7 @@ impl Pipeline<'_> {
             cv_auc,
             artifact,
             metrics,
+            scores,
             train_seconds,
         })
     }
@@ -662,9 +665,32 @@ impl Pipeline<'_> {
             }
             Err(_) => None,
         };
+        let groups = sensitive_groups(&data.test_x, &policy.sensitive).map_err(|e| err(&e))?;
+        let fairness: Vec<Vec<Fairness>> = candidates
+            .iter()
+            .map(|c| {
+                let predicted: Vec<u8> = c
+                    .scores
+                    .iter()
+                    .map(|&s| u8::from(s >= c.artifact.threshold))
+                    .collect();
+                groups
+                    .iter()
+                    .map(|(column, g)| {
+                        kaskad_validate::fairness(column, g, &data.test_y, &predicted)
+                    })
+                    .collect()
+            })
+            .collect();
+        let fair = |i: usize| {
+            fairness[i]
+                .iter()
+                .all(|f| f.demographic_parity_difference <= policy.max_parity_difference)
+        };
         let best = candidates
             .iter()
             .enumerate()
+            .filter(|(i, _)| fair(*i))
             .max_by(|a, b| a.1.metrics.auc.total_cmp(&b.1.metrics.auc))
             .map(|(i, _)| i);
         let mut promoted = None;
@@ -682,6 +708,7 @@ impl Pipeline<'_> {
             let mut metrics = json!(candidate.metrics);
             metrics["cv_auc"] = json!(candidate.cv_auc);
             metrics["mode"] = json!(candidate.artifact.mode);
+            metrics["fairness"] = json!(fairness[i]);
             let new = NewVersion {
                 name: name.clone(),
                 algorithm: candidate.params.algorithm().into(),
@@ -714,7 +741,10 @@ impl Pipeline<'_> {
             (None, Some((v, a))) => {
                 format!("{name}@{v} stays champion (AUC {a:.4} on the same hold-out)")
             }
-            (None, None) => format!("no candidate reached validate.min_auc = {}", policy.min_auc),
+            (None, None) => format!(
+                "no candidate passed the promotion policy (validate.min_auc = {}, validate.max_parity_difference = {})",
+                policy.min_auc, policy.max_parity_difference
+            ),
         };
         Ok((promoted, format!("{}; {verdict}", lines.join("; "))))
     }
@@ -805,6 +835,57 @@ fn cross_validate(
         aucs.push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
     }
     (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+}
+
+/// The group of every row for each sensitive column: categories as they
+/// are (missing as "(missing)"), numbers by quartile band of these rows.
+fn sensitive_groups(
+    frame: &Frame,
+    columns: &[String],
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    columns
+        .iter()
+        .map(|name| {
+            let column = frame.column(name).ok_or_else(|| {
+                format!("validate.sensitive: column `{name}` is not in the data (was it dropped?)")
+            })?;
+            let groups = match &column.data {
+                ColumnData::Categorical(values) => values
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_else(|| "(missing)".into()))
+                    .collect(),
+                ColumnData::Numeric(values) => {
+                    let mut sorted: Vec<f64> =
+                        values.iter().copied().filter(|v| v.is_finite()).collect();
+                    sorted.sort_by(f64::total_cmp);
+                    let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize];
+                    let cuts: Vec<f64> = if sorted.is_empty() {
+                        Vec::new()
+                    } else {
+                        let mut cuts = vec![q(0.25), q(0.5), q(0.75)];
+                        cuts.dedup();
+                        cuts
+                    };
+                    values
+                        .iter()
+                        .map(|&v| {
+                            if !v.is_finite() {
+                                return "(missing)".to_string();
+                            }
+                            let band = cuts.partition_point(|c| *c < v);
+                            match (band.checked_sub(1).map(|b| cuts[b]), cuts.get(band)) {
+                                (None, Some(hi)) => format!("≤ {hi}"),
+                                (Some(lo), Some(hi)) => format!("({lo}, {hi}]"),
+                                (Some(lo), None) => format!("> {lo}"),
+                                (None, None) => "all".to_string(),
+                            }
+                        })
+                        .collect()
+                }
+            };
+            Ok((name.clone(), groups))
+        })
+        .collect()
 }
 
 /// `lr(c=1)`, `tree(max_depth=6, min_samples_leaf=20)`.

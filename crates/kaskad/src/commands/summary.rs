@@ -135,6 +135,23 @@ fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
             .and_then(Value::as_str)
             .unwrap_or("full")
             .to_string(),
+        fairness: m
+            .get("fairness")
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .map(|x| {
+                        format!(
+                            "{} DPD {:.3} EOD {:.3}",
+                            x.get("attribute").and_then(Value::as_str).unwrap_or("?"),
+                            f(x, "demographic_parity_difference"),
+                            f(x, "equalized_odds_difference")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default(),
         params: v.params.to_string(),
         auc: f(m, "auc"),
         gini: f(m, "gini"),

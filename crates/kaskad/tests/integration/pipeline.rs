@@ -285,3 +285,65 @@ fn incremental_mode_updates_each_family_from_its_previous_version() {
         assert!(m["metrics"]["auc"].as_f64().unwrap() > 0.7);
     }
 }
+
+#[test]
+fn fairness_is_measured_per_version_and_can_gate_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    let out = kaskad(&[
+        "init",
+        "--home",
+        h,
+        "--dataset",
+        data("germancredit.csv").to_str().unwrap(),
+        "--target",
+        "creditability",
+        "--positive",
+        "bad",
+        "--batch-rows",
+        "500",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "sensitive = []",
+        "sensitive = [\"personal_status_and_sex\", \"age_in_years\"]",
+    );
+    // A gate no model can pass: nothing becomes champion, the update fails
+    // and says which policy stopped it.
+    std::fs::write(
+        &toml_path,
+        toml.replace("max_parity_difference = 1.0", "max_parity_difference = 0.0"),
+    )
+    .unwrap();
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "false");
+    assert!(
+        stderr(&out).contains("max_parity_difference"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(&toml_path, &toml).unwrap();
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let models: Value =
+        serde_json::from_str(&stdout(&kaskad(&["models", "--home", h, "--json"]))).unwrap();
+    let models = models.as_array().unwrap();
+    assert!(models.iter().any(|m| m["aliases"][0] == "champion"));
+    for m in models {
+        let fairness = m["metrics"]["fairness"].as_array().unwrap();
+        assert_eq!(fairness.len(), 2);
+        assert_eq!(fairness[1]["attribute"], "age_in_years");
+        assert_eq!(
+            fairness[1]["groups"].as_array().unwrap().len(),
+            4,
+            "quartile bands"
+        );
+        let dpd = fairness[0]["demographic_parity_difference"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&dpd));
+    }
+}
