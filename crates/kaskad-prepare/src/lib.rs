@@ -14,4 +14,4 @@ mod preprocessor;
 
 pub use error::PrepareError;
 pub use matrix::Matrix;
-pub use preprocessor::Preprocessor;
+pub use preprocessor::{EncoderView, Preprocessor};

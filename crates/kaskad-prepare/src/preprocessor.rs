@@ -48,6 +48,38 @@ enum Encoder {
     },
 }
 
+/// A read-only copy of one column's fitted encoding, so that the encoder
+/// itself stays private and free to change its serialized form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EncoderView<'a> {
+    /// `((finite ? clamp(x, low, high) : fill) - mean) / scale`, then the
+    /// missing flag when `missing_indicator`.
+    Numeric {
+        low: f64,
+        high: f64,
+        fill: f64,
+        missing_indicator: bool,
+        mean: f64,
+        scale: f64,
+    },
+    /// One slot per level, then `other` (if any), then `missing` (if any);
+    /// without a missing slot a missing value sets the first level's slot.
+    OneHot {
+        levels: &'a [String],
+        other_slot: bool,
+        missing_slot: bool,
+    },
+    /// `(rank - mean) / scale` with rank = position in `levels`,
+    /// `levels.len()` for other levels and 0 for missing values; then the
+    /// missing flag when `missing_indicator`.
+    Ordinal {
+        levels: &'a [String],
+        missing_indicator: bool,
+        mean: f64,
+        scale: f64,
+    },
+}
+
 /// `(x - mean) / scale`; the identity when scaling is off.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Scaling {
@@ -133,6 +165,15 @@ impl Preprocessor {
     /// The name of every output feature, in matrix column order.
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
+    }
+
+    /// Every input column with its fitted encoding, in feature order: for
+    /// consumers that re-express the preprocessing elsewhere (the ONNX export).
+    pub fn encoders(&self) -> impl Iterator<Item = (&str, EncoderView<'_>)> {
+        self.inputs
+            .iter()
+            .zip(&self.encoders)
+            .map(|((name, _), encoder)| (name.as_str(), encoder.view()))
     }
 
     /// Builds the feature matrix. Extra columns are ignored; a missing input
@@ -278,6 +319,44 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl Encoder {
+    fn view(&self) -> EncoderView<'_> {
+        match self {
+            Encoder::Numeric {
+                low,
+                high,
+                fill,
+                missing_indicator,
+                scaling,
+            } => EncoderView::Numeric {
+                low: *low,
+                high: *high,
+                fill: *fill,
+                missing_indicator: *missing_indicator,
+                mean: scaling.mean,
+                scale: scaling.scale,
+            },
+            Encoder::OneHot {
+                levels,
+                other_slot,
+                missing_slot,
+            } => EncoderView::OneHot {
+                levels,
+                other_slot: *other_slot,
+                missing_slot: *missing_slot,
+            },
+            Encoder::Ordinal {
+                levels,
+                missing_indicator,
+                scaling,
+            } => EncoderView::Ordinal {
+                levels,
+                missing_indicator: *missing_indicator,
+                mean: scaling.mean,
+                scale: scaling.scale,
+            },
+        }
+    }
+
     fn width(&self) -> usize {
         match self {
             Encoder::Numeric {
