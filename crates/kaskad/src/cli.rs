@@ -21,6 +21,8 @@ pub enum Command {
     Init(InitArgs),
     /// Take the next pending batch (or all of them) through every stage.
     Update(UpdateArgs),
+    /// Train one candidate on the stored batches and register it; prints NAME@VERSION.
+    Train(TrainArgs),
     /// Score a CSV file with a registered model; prints the path of the output.
     Inference(InferenceArgs),
     /// Write the summary report (self-contained HTML); prints its path.
@@ -28,7 +30,7 @@ pub enum Command {
     /// List collected batches with their meta-parameters.
     Batches(ListArgs),
     /// List registered model versions with their metrics.
-    Models(ListArgs),
+    Models(ModelsArgs),
     /// The whole flow on the bundled credit data, end to end.
     Demo(DemoArgs),
     /// Measure kaskad on given data (JSON for scripts that compare with peers).
@@ -150,6 +152,22 @@ pub struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// Model family: lr, tree, knn, gbdt or mlp.
+    #[arg(long)]
+    pub algo: String,
+    /// Set a hyperparameter, e.g. `--param c=0.1`; repeatable. Unset ones
+    /// take the first value of the configured grid.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Make the new version the champion.
+    #[arg(long)]
+    pub promote: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InferenceArgs {
     #[command(flatten)]
     pub home: HomeArgs,
@@ -171,6 +189,41 @@ pub struct ListArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kaskad models` lists versions; its subcommands act on one.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub action: Option<ModelsCommand>,
+    /// The kaskad home (folder with kaskad.toml).
+    #[arg(long, env = "KASKAD_HOME")]
+    pub home: Option<PathBuf>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Write a version (preprocessing + model) as one ONNX graph.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// NAME, NAME@VERSION or NAME@ALIAS.
+    #[arg(long)]
+    pub model: String,
+    /// Output format; `onnx` is the one there is.
+    #[arg(long, default_value = "onnx", value_parser = ["onnx"])]
+    pub format: String,
+    /// File to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -24,10 +24,23 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init(args) => commands::init::run(&args),
         Command::Update(args) => commands::update::run(&args),
+        Command::Train(args) => commands::train::run(&args),
         Command::Inference(args) => commands::inference::run(&args),
         Command::Summary(args) => commands::summary::run(&args),
         Command::Batches(args) => commands::listing::batches(&args),
-        Command::Models(args) => commands::listing::models(&args),
+        Command::Models(cli::ModelsArgs {
+            action: Some(cli::ModelsCommand::Export(args)),
+            ..
+        }) => commands::export::run(&args),
+        Command::Models(args) => {
+            let home = args
+                .home
+                .ok_or_else(|| anyhow::anyhow!("kaskad models needs --home (or KASKAD_HOME)"))?;
+            commands::listing::models(&cli::ListArgs {
+                home: cli::HomeArgs { home },
+                json: args.json,
+            })
+        }
         Command::Demo(args) => commands::demo::run(&args),
         Command::Bench(cli::BenchCommand::Train(args)) => commands::bench::train(&args),
         Command::Serve(args) => commands::serve::run(&args),

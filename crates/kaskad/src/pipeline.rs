@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use kaskad_analyze::{Reference, assess_and_clean, drift};
 use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
-use kaskad_core::config::Options;
+use kaskad_core::config::{Options, TrainOptions};
 use kaskad_core::{ColumnData, ColumnKind, Frame, binary_target};
 use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
 use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
 use kaskad_validate::{Fairness, Metrics, evaluate, holdout, roc_auc, time_series_folds};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::home::Home;
 use crate::memory::peak_rss_bytes;
@@ -240,6 +240,48 @@ impl Pipeline<'_> {
         })
     }
 
+    /// `kaskad train`: one candidate of `params` fitted from scratch on every
+    /// processed batch, validated on the same hold-out as `update` would use,
+    /// registered, and made champion only when `promote`. Returns its
+    /// reference and the validation summary.
+    pub fn train_one(
+        &mut self,
+        params: Hyperparams,
+        promote: bool,
+    ) -> anyhow::Result<(String, String)> {
+        let run = self.catalog.start_run(None)?;
+        let result = (|| {
+            let (data, _) = self.prepare(None)?;
+            let candidates = vec![self.fit_fresh(&data, params, None)?];
+            let promotion = if promote {
+                Promotion::Always
+            } else {
+                Promotion::Never
+            };
+            let (_, detail) = self.validate(&data, candidates, run, promotion)?;
+            Ok::<_, StageFailure>(detail)
+        })();
+        let failure = result.as_ref().err().map(|f| (f.stage, f.reason.clone()));
+        self.catalog.finish_run(
+            run,
+            &[],
+            failure
+                .as_ref()
+                .map(|(stage, reason)| (*stage, reason.as_str())),
+            peak_rss_bytes(),
+        )?;
+        let detail = result.map_err(|f| anyhow::anyhow!("{} failed: {}", f.stage, f.reason))?;
+        let name = &self.options.data.name;
+        let latest = self
+            .catalog
+            .versions(Some(name))?
+            .into_iter()
+            .map(|v| v.version)
+            .max()
+            .ok_or_else(|| anyhow::anyhow!("no version of `{name}` was registered"))?;
+        Ok((format!("{name}@{latest}"), detail))
+    }
+
     /// Stages 2–6 for a stored batch; returns the champion reference when it moved.
     fn process(
         &mut self,
@@ -248,9 +290,13 @@ impl Pipeline<'_> {
         stages: &mut Vec<StageRecord>,
     ) -> Result<Option<String>, StageFailure> {
         let (cleaned, severe_drift) = self.analyze(batch_id, stages)?;
-        let data = stage(stages, "prepare", || self.prepare(batch_id, &cleaned))?;
+        let data = stage(stages, "prepare", || {
+            self.prepare(Some((batch_id, &cleaned)))
+        })?;
         let candidates = stage(stages, "train", || self.train(&data, severe_drift))?;
-        let champion = stage(stages, "validate", || self.validate(&data, candidates, run))?;
+        let champion = stage(stages, "validate", || {
+            self.validate(&data, candidates, run, Promotion::Policy)
+        })?;
         stage(stages, "serve", || self.serve(&data))?;
         Ok(champion)
     }
@@ -344,14 +390,14 @@ impl Pipeline<'_> {
     /// one, in stream order) and splits off the time-ordered hold-out.
     fn prepare(
         &self,
-        batch_id: i64,
-        current: &Frame,
+        current: Option<(i64, &Frame)>,
     ) -> Result<(TrainingData, String), StageFailure> {
+        let batch_id = current.map(|(id, _)| id);
         let err = |e: &dyn std::fmt::Display| fail("prepare", e);
         let mut frames = Vec::new();
         let mut trained_on = Vec::new();
         for batch in self.catalog.batches().map_err(|e| err(&e))? {
-            if batch.processed && batch.id != batch_id {
+            if batch.processed && Some(batch.id) != batch_id {
                 let path = batch.cleaned_path.ok_or_else(|| {
                     fail(
                         "prepare",
@@ -362,8 +408,17 @@ impl Pipeline<'_> {
                 trained_on.push(batch.id);
             }
         }
-        frames.push(current.clone());
-        trained_on.push(batch_id);
+        if let Some((id, frame)) = current {
+            frames.push(frame.clone());
+            trained_on.push(id);
+        }
+        let newest_rows = frames.last().map_or(0, Frame::n_rows);
+        if newest_rows == 0 {
+            return Err(fail(
+                "prepare",
+                "no processed batch to learn from yet: run `kaskad update` first",
+            ));
+        }
         let mut all = Frame::vstack(&frames).map_err(|e| err(&e))?;
         let target_column = all.remove(&self.options.data.target).ok_or_else(|| {
             fail(
@@ -381,7 +436,7 @@ impl Pipeline<'_> {
         // The hold-out is the newest rows, never more than this batch, so the
         // current champion (trained before this batch) has not seen them.
         let (_, split) = holdout(n, self.options.validate.holdout);
-        let holdout_rows = split.len().min(current.n_rows()).max(1);
+        let holdout_rows = split.len().min(newest_rows).max(1);
         let train_rows: Vec<usize> = (0..n - holdout_rows).collect();
         let test_rows: Vec<usize> = (n - holdout_rows..n).collect();
         let positives = y.iter().filter(|&&v| v == 1).count();
@@ -592,34 +647,44 @@ impl Pipeline<'_> {
                 None => best.push((params, cv)),
             }
         }
-        let mut candidates = Vec::new();
-        for (params, cv_auc) in best {
-            let start = Instant::now();
-            let preprocessor = kaskad_prepare::Preprocessor::fit(&data.train_x, &options.prepare)
-                .map_err(|e| fail("train", e))?;
-            let x = preprocessor
-                .transform(&data.train_x)
-                .map_err(|e| fail("train", e))?;
-            let model = fit(&x, &data.train_y, &params, options.train.seed)
-                .map_err(|e| fail("train", e))?;
-            let artifact = ModelArtifact {
-                format: FORMAT.into(),
-                format_version: FORMAT_VERSION,
-                name: options.data.name.clone(),
-                version: 0,
-                target: options.data.target.clone(),
-                positive: options.data.positive.clone(),
-                threshold: options.validate.threshold,
-                params,
-                preprocessor,
-                model,
-                trained_on: data.trained_on.clone(),
-                train_rows: data.train_y.len(),
-                mode: TrainMode::Full,
-            };
-            candidates.push(self.candidate(artifact, cv_auc, start, data)?);
-        }
-        Ok(candidates)
+        best.into_iter()
+            .map(|(params, cv_auc)| self.fit_fresh(data, params, cv_auc))
+            .collect()
+    }
+
+    /// Preprocessing and model of `params` fitted from scratch on the
+    /// training rows, as a scored candidate.
+    fn fit_fresh(
+        &self,
+        data: &TrainingData,
+        params: Hyperparams,
+        cv_auc: Option<f64>,
+    ) -> Result<Candidate, StageFailure> {
+        let options = self.options;
+        let start = Instant::now();
+        let preprocessor = kaskad_prepare::Preprocessor::fit(&data.train_x, &options.prepare)
+            .map_err(|e| fail("train", e))?;
+        let x = preprocessor
+            .transform(&data.train_x)
+            .map_err(|e| fail("train", e))?;
+        let model =
+            fit(&x, &data.train_y, &params, options.train.seed).map_err(|e| fail("train", e))?;
+        let artifact = ModelArtifact {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            name: options.data.name.clone(),
+            version: 0,
+            target: options.data.target.clone(),
+            positive: options.data.positive.clone(),
+            threshold: options.validate.threshold,
+            params,
+            preprocessor,
+            model,
+            trained_on: data.trained_on.clone(),
+            train_rows: data.train_y.len(),
+            mode: TrainMode::Full,
+        };
+        self.candidate(artifact, cv_auc, start, data)
     }
 
     /// Scores a fitted artifact on the hold-out; `start` is when its fit began.
@@ -650,6 +715,7 @@ impl Pipeline<'_> {
         data: &TrainingData,
         candidates: Vec<Candidate>,
         run: i64,
+        promotion: Promotion,
     ) -> Result<(Option<String>, String), StageFailure> {
         let err = |e: &dyn std::fmt::Display| fail("validate", e);
         let name = self.options.data.name.clone();
@@ -699,9 +765,15 @@ impl Pipeline<'_> {
             let version = self.catalog.next_version(&name).map_err(|e| err(&e))?;
             candidate.artifact.version = version;
             let auc = candidate.metrics.auc;
-            let promote = Some(i) == best
-                && auc >= policy.min_auc
-                && champion_auc.is_none_or(|(_, champ)| auc >= champ + policy.min_auc_gain);
+            let promote = match promotion {
+                Promotion::Policy => {
+                    Some(i) == best
+                        && auc >= policy.min_auc
+                        && champion_auc.is_none_or(|(_, champ)| auc >= champ + policy.min_auc_gain)
+                }
+                Promotion::Always => true,
+                Promotion::Never => false,
+            };
             let dir = self.home.models_dir().join(&name).join(version.to_string());
             let path =
                 kaskad_registry::write_artifact(&dir, &candidate.artifact).map_err(|e| err(&e))?;
@@ -791,6 +863,17 @@ impl Pipeline<'_> {
             ),
         ))
     }
+}
+
+/// Who decides whether a registered candidate becomes champion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promotion {
+    /// The configured policy (`validate.min_auc`, gain, fairness gate).
+    Policy,
+    /// The user asked for it (`kaskad train --promote`).
+    Always,
+    /// Registered only (`kaskad train` without `--promote`).
+    Never,
 }
 
 /// Training rows and the newest rows held out, features without the target.
@@ -886,6 +969,44 @@ fn sensitive_groups(
             Ok((name.clone(), groups))
         })
         .collect()
+}
+
+/// The first grid point of `algorithm` in `options`, with `key=value`
+/// overrides (values parsed as JSON, else taken as text).
+pub fn params_with_overrides(
+    algorithm: &str,
+    overrides: &[String],
+    options: &TrainOptions,
+) -> anyhow::Result<Hyperparams> {
+    let mut only = options.clone();
+    only.algorithms = vec![algorithm.to_string()];
+    let Some(base) = grid(&only).into_iter().next() else {
+        anyhow::bail!("unknown algorithm `{algorithm}` (known: lr, tree, knn, gbdt, mlp)");
+    };
+    let mut value = serde_json::to_value(&base)?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("hyperparameters serialize to an object"))?;
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            anyhow::bail!("--param {item}: expected KEY=VALUE");
+        };
+        if key == "algorithm" || !object.contains_key(key) {
+            let known: Vec<&str> = object
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "algorithm")
+                .collect();
+            anyhow::bail!(
+                "--param {item}: `{algorithm}` has no parameter `{key}` (known: {})",
+                known.join(", ")
+            );
+        }
+        let parsed = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+        object.insert(key.to_string(), parsed);
+    }
+    serde_json::from_value(value)
+        .map_err(|e| anyhow::anyhow!("--param values for `{algorithm}`: {e}"))
 }
 
 /// `lr(c=1)`, `tree(max_depth=6, min_samples_leaf=20)`.

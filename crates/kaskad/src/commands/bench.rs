@@ -5,20 +5,21 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kaskad_core::config::Options;
 use kaskad_core::{Frame, binary_target, read_csv};
 use kaskad_prepare::Preprocessor;
-use kaskad_train::{Hyperparams, fit, grid};
+use kaskad_train::fit;
 use kaskad_validate::roc_auc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::BenchTrainArgs;
 use crate::memory::peak_rss_bytes;
+use crate::pipeline::params_with_overrides;
 
 pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let options = Options::default();
-    let params = bench_params(&args.algo, &args.params, &options)?;
+    let params = params_with_overrides(&args.algo, &args.params, &options.train)?;
     let (train_x, train_y) = labelled(&args.train, &args.target, &args.positive)?;
     let (test_x, test_y) = labelled(&args.test, &args.target, &args.positive)?;
 
@@ -69,40 +70,4 @@ fn labelled(path: &Path, target: &str, positive: &[String]) -> anyhow::Result<(F
     let labels = binary_target(&column, positive)
         .with_context(|| format!("{}: target `{target}`", path.display()))?;
     Ok((frame, labels))
-}
-
-/// The pipeline's first grid point for `algorithm`, with `key=value` overrides.
-fn bench_params(
-    algorithm: &str,
-    overrides: &[String],
-    options: &Options,
-) -> anyhow::Result<Hyperparams> {
-    let mut all = options.train.clone();
-    all.algorithms = vec![algorithm.to_string()];
-    let Some(base) = grid(&all).into_iter().next() else {
-        bail!("unknown algorithm `{algorithm}`");
-    };
-    let mut value = serde_json::to_value(&base)?;
-    let object = value
-        .as_object_mut()
-        .context("hyperparameters serialize to an object")?;
-    for item in overrides {
-        let Some((key, raw)) = item.split_once('=') else {
-            bail!("--param {item}: expected KEY=VALUE");
-        };
-        if key == "algorithm" || !object.contains_key(key) {
-            let known: Vec<&str> = object
-                .keys()
-                .map(String::as_str)
-                .filter(|k| *k != "algorithm")
-                .collect();
-            bail!(
-                "--param {item}: `{algorithm}` has no parameter `{key}` (known: {})",
-                known.join(", ")
-            );
-        }
-        let parsed = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
-        object.insert(key.to_string(), parsed);
-    }
-    serde_json::from_value(value).with_context(|| format!("--param values for `{algorithm}`"))
 }

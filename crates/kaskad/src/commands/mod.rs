@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod demo;
+pub mod export;
 pub mod inference;
 pub mod init;
 pub mod keys;
 pub mod listing;
 pub mod serve;
 pub mod summary;
+pub mod train;
 pub mod update;

@@ -347,3 +347,78 @@ fn fairness_is_measured_per_version_and_can_gate_promotion() {
         assert!((0.0..=1.0).contains(&dpd));
     }
 }
+
+#[test]
+fn train_registers_one_candidate_and_export_writes_its_onnx_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "2000"]);
+    let out = kaskad(&["train", "--home", h, "--algo", "lr"]);
+    assert!(!out.status.success(), "nothing processed yet");
+    assert!(stderr(&out).contains("kaskad update"), "{}", stderr(&out));
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+
+    let out = kaskad(&[
+        "train",
+        "--home",
+        h,
+        "--algo",
+        "gbdt",
+        "--param",
+        "n_trees=30",
+        "--param",
+        "max_leaves=7",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_line(&out), "default_risk@4");
+    let out = kaskad(&[
+        "train",
+        "--home",
+        h,
+        "--algo",
+        "lr",
+        "--param",
+        "c=0.5",
+        "--promote",
+    ]);
+    assert_eq!(last_line(&out), "default_risk@5", "{}", stderr(&out));
+    let models: Value =
+        serde_json::from_str(&stdout(&kaskad(&["models", "--home", h, "--json"]))).unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models[3]["params"]["n_trees"], 30);
+    assert!(models[3]["aliases"].as_array().unwrap().is_empty());
+    assert_eq!(models[4]["aliases"][0], "champion");
+    let out = kaskad(&["train", "--home", h, "--algo", "lr", "--param", "depth=3"]);
+    assert!(stderr(&out).contains("no parameter `depth` (known: c)"));
+
+    let onnx = dir.path().join("champion.onnx");
+    let out = kaskad(&[
+        "models",
+        "export",
+        "--home",
+        h,
+        "--model",
+        "default_risk",
+        "--out",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_line(&out), onnx.to_str().unwrap());
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert!(bytes.windows(13).any(|w| w == b"probabilities"));
+    let knn = models.iter().find(|m| m["algorithm"] == "knn").unwrap();
+    let reference = format!("default_risk@{}", knn["version"]);
+    let out = kaskad(&[
+        "models",
+        "export",
+        "--home",
+        h,
+        "--model",
+        &reference,
+        "--out",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("knn models cannot be exported"));
+}
