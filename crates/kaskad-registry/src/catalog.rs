@@ -1,5 +1,5 @@
 //! The catalog in SQLite: batches, runs, stage results, model versions,
-//! aliases, and the server's API keys, request log and outcomes.
+//! aliases, cascades, and the server's API keys, request log and outcomes.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,6 +103,20 @@ CREATE TABLE IF NOT EXISTS outcomes (
     request_id TEXT PRIMARY KEY,
     outcome INTEGER NOT NULL CHECK (outcome IN (0, 1)),
     received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+"#;
+
+/// Version 3: the cascade catalog. Every `PUT` adds a version and nothing
+/// is overwritten, so the request log's `name@version` always finds the
+/// definition that answered. A deletion is a tombstone version (no
+/// definition), so a later `PUT` of the name never reuses a version number.
+const MIGRATION_3: &str = r#"
+CREATE TABLE IF NOT EXISTS cascades (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+    PRIMARY KEY (name, version)
 );
 "#;
 
@@ -245,6 +259,15 @@ pub struct VersionRecord {
     pub created_at: String,
 }
 
+/// One stored version of a cascade: its definition as sent (JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CascadeRecord {
+    pub name: String,
+    pub version: i64,
+    pub definition: Value,
+    pub created_at: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct InferenceRecord {
     pub at: String,
@@ -293,6 +316,9 @@ impl Catalog {
         // between a migration and the version bump redoes it harmlessly.
         if version < 2 {
             catalog.exec(MIGRATION_2)?;
+        }
+        if version < 3 {
+            catalog.exec(MIGRATION_3)?;
         }
         catalog.exec(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         Ok(catalog)
@@ -932,6 +958,136 @@ impl Catalog {
     }
 }
 
+/// The cascade catalog: versioned definitions, deletions as tombstones.
+impl Catalog {
+    /// Stores `definition` as the next version of cascade `name` and returns
+    /// that version. The caller has compiled it; the catalog only keeps it.
+    pub fn put_cascade(&mut self, name: &str, definition: &Value) -> Result<i64, RegistryError> {
+        self.next_cascade_version(name, Some(definition.to_string()))
+    }
+
+    /// Deletes cascade `name` by storing a tombstone version; returns the
+    /// version that was live, or `None` when there was none. Earlier
+    /// versions stay readable by number for the request log's sake.
+    pub fn delete_cascade(&mut self, name: &str) -> Result<Option<i64>, RegistryError> {
+        let Some(live) = self.cascade(name)? else {
+            return Ok(None);
+        };
+        self.next_cascade_version(name, None)?;
+        Ok(Some(live.version))
+    }
+
+    /// Appends a version (a definition, or `None` for a tombstone). The
+    /// write lock is taken first, so a server and `kaskad cascades apply`
+    /// storing the same name at once get different versions.
+    fn next_cascade_version(
+        &mut self,
+        name: &str,
+        definition: Option<String>,
+    ) -> Result<i64, RegistryError> {
+        let path = self.path.clone();
+        let err = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let version: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM cascades WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO cascades (name, version, definition) VALUES (?1, ?2, ?3)",
+            params![name, version, definition],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(version)
+    }
+
+    /// The latest version of cascade `name`, unless it was deleted since.
+    pub fn cascade(&self, name: &str) -> Result<Option<CascadeRecord>, RegistryError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, version, definition, created_at FROM cascades
+                 WHERE name = ?1 ORDER BY version DESC LIMIT 1",
+                [name],
+                cascade_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.and_then(|row| self.cascade_record(row).transpose())
+            .transpose()
+    }
+
+    /// Version `version` of cascade `name`, also after a deletion; `None`
+    /// when there is no such version or it is a tombstone.
+    pub fn cascade_version(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<CascadeRecord>, RegistryError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, version, definition, created_at FROM cascades
+                 WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                cascade_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.and_then(|row| self.cascade_record(row).transpose())
+            .transpose()
+    }
+
+    /// The latest version of every cascade that is not deleted, by name.
+    pub fn cascades(&self) -> Result<Vec<CascadeRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.name, c.version, c.definition, c.created_at FROM cascades c
+                 WHERE c.version = (SELECT MAX(version) FROM cascades WHERE name = c.name)
+                   AND c.definition IS NOT NULL
+                 ORDER BY c.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<CascadeRow> = stmt
+            .query_map([], cascade_row)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .filter_map(|row| self.cascade_record(row).transpose())
+            .collect()
+    }
+
+    /// `None` for a tombstone.
+    fn cascade_record(&self, row: CascadeRow) -> Result<Option<CascadeRecord>, RegistryError> {
+        let (name, version, definition, created_at) = row;
+        let Some(definition) = definition else {
+            return Ok(None);
+        };
+        Ok(Some(CascadeRecord {
+            definition: self.json(&definition)?,
+            name,
+            version,
+            created_at,
+        }))
+    }
+}
+
+type CascadeRow = (String, i64, Option<String>, String);
+
+fn cascade_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CascadeRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
 fn set_alias_in(conn: &Connection, name: &str, alias: &str, version: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO aliases (name, alias, version) VALUES (?1, ?2, ?3)
@@ -1068,5 +1224,64 @@ mod tests {
             c.outcomes().unwrap(),
             vec![("r1".to_string(), 0), ("r2".to_string(), 0)]
         );
+    }
+
+    #[test]
+    fn cascades_are_versioned_and_deleted_by_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.cascade("a").unwrap(), None);
+        assert_eq!(c.delete_cascade("a").unwrap(), None);
+        assert_eq!(c.put_cascade("a", &json!({"v": 1})).unwrap(), 1);
+        assert_eq!(c.put_cascade("a", &json!({"v": 2})).unwrap(), 2);
+        assert_eq!(c.put_cascade("b", &json!({"v": 1})).unwrap(), 1);
+        let latest = c.cascade("a").unwrap().unwrap();
+        assert_eq!((latest.version, latest.definition), (2, json!({"v": 2})));
+        assert_eq!(
+            c.cascade_version("a", 1).unwrap().unwrap().definition,
+            json!({"v": 1})
+        );
+        let listed: Vec<(String, i64)> = c
+            .cascades()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.version))
+            .collect();
+        assert_eq!(listed, [("a".to_string(), 2), ("b".to_string(), 1)]);
+
+        assert_eq!(c.delete_cascade("a").unwrap(), Some(2));
+        assert_eq!(c.cascade("a").unwrap(), None);
+        assert_eq!(c.delete_cascade("a").unwrap(), None);
+        assert_eq!(c.cascade_version("a", 3).unwrap(), None, "the tombstone");
+        assert!(
+            c.cascade_version("a", 2).unwrap().is_some(),
+            "history stays"
+        );
+        assert_eq!(c.cascades().unwrap().len(), 1);
+        // A new definition after a deletion takes the next number.
+        assert_eq!(c.put_cascade("a", &json!({"v": 4})).unwrap(), 4);
+        drop(c);
+        let c = Catalog::open(&path).unwrap();
+        assert_eq!(c.cascade("a").unwrap().unwrap().version, 4);
+    }
+
+    #[test]
+    fn a_version_2_catalog_gains_cascades() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(MIGRATION_2).unwrap();
+            conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        }
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.put_cascade("a", &json!({})).unwrap(), 1);
+        let version: i64 = c
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 }

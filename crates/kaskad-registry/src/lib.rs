@@ -1,6 +1,6 @@
 //! Metadata and artifacts: the catalog of batches, runs, stage results,
-//! model versions, and the server's API keys, request log and outcomes; and
-//! the files that hold models.
+//! model versions, cascades, and the server's API keys, request log and
+//! outcomes; and the files that hold models.
 //!
 //! `kaskad-registry` owns `kaskad.db` (SQLite, WAL mode, one transaction per
 //! recorded fact, schema versioned by `user_version`) and the `models/`
@@ -17,8 +17,8 @@ mod model;
 
 pub use artifacts::{read_artifact, write_artifact};
 pub use catalog::{
-    ApiKeyRecord, BatchRecord, Catalog, InferenceRecord, NewBatch, NewVersion, RequestRecord, Role,
-    RunRecord, StageRecord, VersionRecord,
+    ApiKeyRecord, BatchRecord, CascadeRecord, Catalog, InferenceRecord, NewBatch, NewVersion,
+    RequestRecord, Role, RunRecord, StageRecord, VersionRecord,
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};

@@ -1,16 +1,19 @@
 //! The server's shared state: configuration, the catalog, caches of keys,
-//! alias resolutions and loaded models, metrics and the request log.
+//! models and cascades, the cascade scorer, metrics and the request log.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kaskad_registry::{Catalog, ModelArtifact, RegistryError, Role};
+use kaskad_registry::{Catalog, RegistryError, Role};
 
-use crate::error::ApiError;
+use crate::cascades::CascadeCache;
+use crate::error::{ApiError, ServeError};
 use crate::metrics::Metrics;
+use crate::models::{ModelStore, Served, lock};
 use crate::request_log::RequestLog;
+use crate::scorer::CascadeScorer;
 
 /// How the server runs; [`ServeConfig::new`] fills in the defaults.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct ServeConfig {
     pub alias_ttl: Duration,
     /// Entries the request-log queue holds before new ones are dropped.
     pub log_queue: usize,
+    /// API key sent to remote cascade modules (another `kaskad serve`).
+    pub remote_key: Option<String>,
 }
 
 impl ServeConfig {
@@ -46,15 +51,9 @@ impl ServeConfig {
             timeout: Duration::from_secs(5),
             alias_ttl: Duration::from_secs(1),
             log_queue: 10_000,
+            remote_key: None,
         }
     }
-}
-
-/// A model ready to score: the artifact and its `name@version`.
-#[derive(Clone)]
-pub(crate) struct Served {
-    pub artifact: Arc<ModelArtifact>,
-    pub label: String,
 }
 
 /// Cheap to clone: every handler gets one.
@@ -68,12 +67,9 @@ pub(crate) struct Inner {
     /// goes stale; misses always ask the catalog, so a key made by `kaskad
     /// keys create` while the server runs works at once.
     keys: RwLock<HashMap<String, Role>>,
-    /// Reference (`name`, `name@alias`, `name@3`) → when it was resolved and
-    /// to what (`name@version`, artifact path).
-    resolved: Mutex<HashMap<String, (Instant, String, PathBuf)>>,
-    /// Loaded artifacts by `name@version`; a version never changes, so they
-    /// stay until the server stops.
-    artifacts: Mutex<HashMap<String, Arc<ModelArtifact>>>,
+    pub models: Arc<ModelStore>,
+    pub cascades: CascadeCache,
+    pub scorer: CascadeScorer,
     pub metrics: Metrics,
     pub log: RequestLog,
 }
@@ -85,27 +81,26 @@ impl std::ops::Deref for App {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding a cache lock leaves a usable map behind.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl App {
     pub(crate) fn new(
         config: ServeConfig,
         catalog: Catalog,
         metrics: Metrics,
         log: RequestLog,
-    ) -> App {
-        App(Arc::new(Inner {
+    ) -> Result<App, ServeError> {
+        let catalog = Arc::new(Mutex::new(catalog));
+        let models = Arc::new(ModelStore::new(Arc::clone(&catalog), config.alias_ttl));
+        let scorer = CascadeScorer::new(Arc::clone(&models), config.remote_key.clone())?;
+        Ok(App(Arc::new(Inner {
             config,
-            catalog: Arc::new(Mutex::new(catalog)),
+            catalog,
             keys: RwLock::default(),
-            resolved: Mutex::default(),
-            artifacts: Mutex::default(),
+            models,
+            cascades: CascadeCache::default(),
+            scorer,
             metrics,
             log,
-        }))
+        })))
     }
 
     /// Runs `work` on the catalog on a blocking thread: SQLite may wait for
@@ -145,50 +140,13 @@ impl App {
         Ok(found.map(|k| k.role))
     }
 
-    /// Resolves a reference and loads its artifact. A resolution is reused
-    /// for `alias_ttl`, so a champion promoted by another process (`kaskad
-    /// update`) is served at most that long after its promotion, while a
-    /// request costs no catalog query; `name@VERSION` never changes and is
-    /// cached the same way.
+    /// Resolves a reference and loads its artifact (see [`ModelStore`]).
     pub(crate) async fn model(&self, reference: &str) -> Result<Served, ApiError> {
-        let fresh = lock(&self.resolved)
-            .get(reference)
-            .filter(|(at, _, _)| at.elapsed() < self.config.alias_ttl)
-            .map(|(_, label, path)| (label.clone(), path.clone()));
-        let (label, path) = match fresh {
-            Some(found) => found,
-            None => {
-                let owned = reference.to_string();
-                let record = self.db(move |c| c.resolve(&owned)).await?;
-                let label = format!("{}@{}", record.name, record.version);
-                lock(&self.resolved).insert(
-                    reference.to_string(),
-                    (Instant::now(), label.clone(), record.artifact_path.clone()),
-                );
-                (label, record.artifact_path)
-            }
-        };
-        if let Some(artifact) = lock(&self.artifacts).get(&label) {
-            return Ok(Served {
-                artifact: Arc::clone(artifact),
-                label,
-            });
-        }
-        // Two requests may load the same new version at once; both succeed
-        // and one copy is kept, which is cheaper than serializing loads.
-        let artifact = tokio::task::spawn_blocking(move || ModelArtifact::load(&path))
-            .await
-            .map_err(ApiError::internal)??;
-        let artifact = Arc::clone(
-            lock(&self.artifacts)
-                .entry(label.clone())
-                .or_insert_with(|| Arc::new(artifact)),
-        );
-        Ok(Served { artifact, label })
+        self.models.model(reference).await
     }
 
     /// Forgets every resolution, after this server moved an alias itself.
     pub(crate) fn forget_resolutions(&self) {
-        lock(&self.resolved).clear();
+        self.models.forget_resolutions();
     }
 }

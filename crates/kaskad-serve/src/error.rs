@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kaskad_registry::RegistryError;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Why `kaskad serve` could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -16,15 +17,20 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("the operating system gave no random bytes for a key: {0}")]
     Random(String),
+    #[error("starting the HTTP client for remote cascade modules: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// A rejected or failed request: its status and a message for the client,
-/// with the JSON path of the offending value when there is one.
+/// with the JSON path of the offending value when there is one, and any
+/// further fields the client needs (every compile error of a cascade, the
+/// module that failed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub path: Option<String>,
+    pub details: Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -32,6 +38,8 @@ struct Body<'a> {
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<&'a str>,
+    #[serde(flatten)]
+    details: &'a Map<String, Value>,
 }
 
 impl ApiError {
@@ -40,7 +48,14 @@ impl ApiError {
             status,
             message: message.into(),
             path: None,
+            details: Map::new(),
         }
+    }
+
+    /// Adds `key` to the body beside `error` and `path`.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.details.insert(key.to_string(), value.into());
+        self
     }
 
     /// 422: the request is well-formed JSON but a value at `path` is wrong.
@@ -49,6 +64,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             message: message.into(),
             path: Some(path.into()),
+            details: Map::new(),
         }
     }
 
@@ -93,6 +109,7 @@ impl IntoResponse for ApiError {
             Json(Body {
                 error: &self.message,
                 path: self.path.as_deref(),
+                details: &self.details,
             }),
         )
             .into_response();

@@ -1,12 +1,15 @@
 //! Stage 6 over HTTP: `kaskad serve`.
 //!
 //! `kaskad-serve` owns the HTTP API of a home: scoring registered models
-//! (`/v1/models/{name}/score`), the registry (versions, aliases), outcomes,
-//! pushed batches, the Open Inference Protocol (`/v2`, see [`oip`]'s docs)
-//! for standard clients, probes and Prometheus metrics. It is a thin adapter:
-//! the catalog and the models live in `kaskad-registry`, and this crate
-//! parses requests, calls them, and maps every failure to a JSON error
-//! (`{"error": ..., "path": ...}`) in one place ([`ApiError`]).
+//! (`/v1/models/{name}/score`), cascades of models (`/v1/cascades`: a
+//! versioned catalog and `/v1/cascades/{name}/score`; the engine lives in
+//! `kaskad-cascade`, this crate scores its modules with [`CascadeScorer`]),
+//! the registry (versions, aliases), outcomes, pushed batches, the Open
+//! Inference Protocol (`/v2`, see [`oip`]'s docs) for standard clients,
+//! probes and Prometheus metrics. It is a thin adapter: the catalog and the
+//! models live in `kaskad-registry`, and this crate parses requests, calls
+//! them, and maps every failure to a JSON error (`{"error": ..., "path":
+//! ...}`) in one place ([`ApiError`]).
 //!
 //! How it behaves under load and change:
 //! - **Inputs**: an application is a JSON object of raw column values
@@ -23,8 +26,14 @@
 //!   update` in another process is served within a second, without a
 //!   restart, and at most one catalog query per reference and second.
 //!   Loaded artifacts stay in memory by `name@version`.
+//! - **Cascades**: stored only when they compile (422 lists every error
+//!   with its JSON path); run by name (latest version, re-checked like an
+//!   alias) or `name@VERSION`. A malformed request is 422, a failed module
+//!   502 and a module timeout 504, each naming the module.
 //! - **Request log**: scored applications are queued (bounded) and written
-//!   in batched transactions; a full queue drops entries and counts them in
+//!   in batched transactions (a cascade run is one entry: the cascade's
+//!   `name@version` as its model, every module's result in its output); a
+//!   full queue drops entries and counts them in
 //!   `kaskad_request_log_dropped_total` rather than slowing scoring.
 //! - **Limits**: bodies over [`ServeConfig::body_limit`] get 413, requests
 //!   slower than [`ServeConfig::timeout`] get 503; on SIGTERM or ctrl-c the
@@ -41,11 +50,14 @@
 
 mod app;
 mod auth;
+mod cascades;
 mod error;
 mod metrics;
+mod models;
 pub mod oip;
 mod request_log;
 mod rows;
+mod scorer;
 mod v1;
 
 use std::future::Future;
@@ -55,7 +67,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use kaskad_registry::Catalog;
 use serde_json::{Value, json};
@@ -63,7 +75,10 @@ use serde_json::{Value, json};
 use app::App;
 pub use app::ServeConfig;
 pub use auth::{NewKey, hash_key, new_key};
+pub use cascades::{CascadeProblem, cascade_answer, compile_cascade, parse_cascade_reference};
 pub use error::{ApiError, ServeError};
+pub use models::{ModelStore, Served};
+pub use scorer::CascadeScorer;
 
 use auth::{Access, require};
 use metrics::Metrics;
@@ -86,7 +101,7 @@ pub async fn serve(
         metrics.log_dropped.clone(),
         metrics.log_failed.clone(),
     );
-    let app = App::new(config, catalog, metrics, log);
+    let app = App::new(config, catalog, metrics, log)?;
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -104,6 +119,8 @@ fn router(app: App) -> Router {
     };
     let read = Router::new()
         .route("/v1/models", get(v1::models))
+        .route("/v1/cascades", get(cascades::list))
+        .route("/v1/cascades/{name}", get(cascades::show))
         .route("/v1/models/{name}/versions", get(v1::versions))
         .route("/v2", get(oip::server_metadata))
         .route("/v2/health/live", get(oip::live))
@@ -120,6 +137,7 @@ fn router(app: App) -> Router {
         );
     let score = Router::new()
         .route("/v1/models/{name}/score", post(v1::score))
+        .route("/v1/cascades/{name}/score", post(cascades::score))
         .route("/v2/models/{name}/infer", post(oip::infer))
         .route(
             "/v2/models/{name}/versions/{version}/infer",
@@ -127,6 +145,10 @@ fn router(app: App) -> Router {
         );
     let admin = Router::new()
         .route("/v1/models/{name}/aliases/{alias}", put(v1::set_alias))
+        .route(
+            "/v1/cascades/{name}",
+            put(cascades::put).merge(delete(cascades::delete)),
+        )
         .route("/v1/outcomes", post(v1::outcomes))
         .route("/v1/batches", post(v1::batches));
     let open = Router::new()

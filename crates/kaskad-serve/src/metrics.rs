@@ -1,6 +1,7 @@
 //! Prometheus metrics, all named `kaskad_…`: requests and latency per route
 //! and model, errors per route and status, the distribution of scores per
-//! model, and the request log's throughput and losses.
+//! model, cascade runs and their modules (count by outcome, latency), and
+//! the request log's throughput and losses.
 
 use std::time::Instant;
 
@@ -38,6 +39,33 @@ struct ModelLabels {
     model: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CascadeLabels {
+    /// `name@version` of the cascade.
+    cascade: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CascadeOutcomeLabels {
+    cascade: String,
+    /// ok, rejected (the request was malformed) or failed (a module).
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleLabels {
+    cascade: String,
+    module: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleOutcomeLabels {
+    cascade: String,
+    module: String,
+    /// ok, fallback or failed; skipped modules are not counted.
+    outcome: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// A handler that scored with a model says which, in the response's
@@ -51,6 +79,10 @@ pub(crate) struct Metrics {
     latency: HistogramFamily<RouteLabels>,
     errors: Family<ErrorLabels, Counter>,
     scores: HistogramFamily<ModelLabels>,
+    cascade_requests: Family<CascadeOutcomeLabels, Counter>,
+    cascade_latency: HistogramFamily<CascadeLabels>,
+    module_requests: Family<ModuleOutcomeLabels, Counter>,
+    module_latency: HistogramFamily<ModuleLabels>,
     pub log_written: Counter,
     pub log_dropped: Counter,
     pub log_failed: Counter,
@@ -88,6 +120,34 @@ impl Metrics {
             "Scores (probability of default) returned, by model",
             scores.clone(),
         );
+        let cascade_requests = Family::<CascadeOutcomeLabels, Counter>::default();
+        registry.register(
+            "cascade_requests",
+            "Cascade runs, by cascade and outcome",
+            cascade_requests.clone(),
+        );
+        let cascade_latency: HistogramFamily<CascadeLabels> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 17)));
+        registry.register_with_unit(
+            "cascade_latency",
+            "Time to run a cascade, by cascade",
+            Unit::Seconds,
+            cascade_latency.clone(),
+        );
+        let module_requests = Family::<ModuleOutcomeLabels, Counter>::default();
+        registry.register(
+            "module_requests",
+            "Cascade modules run, by cascade, module and outcome",
+            module_requests.clone(),
+        );
+        let module_latency: HistogramFamily<ModuleLabels> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 17)));
+        registry.register_with_unit(
+            "module_latency",
+            "Time a cascade module took (its timeout at most), by cascade and module",
+            Unit::Seconds,
+            module_latency.clone(),
+        );
         let log_written = Counter::default();
         registry.register(
             "request_log_written",
@@ -112,6 +172,10 @@ impl Metrics {
             latency,
             errors,
             scores,
+            cascade_requests,
+            cascade_latency,
+            module_requests,
+            module_latency,
             log_written,
             log_dropped,
             log_failed,
@@ -124,6 +188,53 @@ impl Metrics {
         });
         for &s in scores {
             histogram.observe(s);
+        }
+    }
+
+    /// One cascade run; the latency only when the cascade ran.
+    pub(crate) fn observe_cascade(
+        &self,
+        cascade: &str,
+        outcome: &'static str,
+        seconds: Option<f64>,
+    ) {
+        self.cascade_requests
+            .get_or_create(&CascadeOutcomeLabels {
+                cascade: cascade.to_string(),
+                outcome,
+            })
+            .inc();
+        if let Some(seconds) = seconds {
+            self.cascade_latency
+                .get_or_create(&CascadeLabels {
+                    cascade: cascade.to_string(),
+                })
+                .observe(seconds);
+        }
+    }
+
+    /// One module of a cascade run; the latency when it is known.
+    pub(crate) fn observe_module(
+        &self,
+        cascade: &str,
+        module: &str,
+        outcome: &'static str,
+        seconds: Option<f64>,
+    ) {
+        self.module_requests
+            .get_or_create(&ModuleOutcomeLabels {
+                cascade: cascade.to_string(),
+                module: module.to_string(),
+                outcome,
+            })
+            .inc();
+        if let Some(seconds) = seconds {
+            self.module_latency
+                .get_or_create(&ModuleLabels {
+                    cascade: cascade.to_string(),
+                    module: module.to_string(),
+                })
+                .observe(seconds);
         }
     }
 

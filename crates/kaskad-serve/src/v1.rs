@@ -19,7 +19,7 @@ use crate::metrics::ModelLabel;
 use crate::rows::{self, shown};
 
 /// Reason codes returned per application.
-const REASONS: usize = 3;
+pub(crate) const REASONS: usize = 3;
 
 /// Parses a JSON body; a syntax error says where.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {

@@ -42,6 +42,9 @@ pub enum Command {
     /// API keys for `kaskad serve`.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Cascades of models: store (versioned), list and run them.
+    #[command(subcommand)]
+    Cascades(CascadesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +60,45 @@ pub struct ServeArgs {
     /// Longest a request may take, in milliseconds (slower ones get 503).
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
+    /// API key sent to remote cascade modules (another `kaskad serve`).
+    #[arg(long, env = "KASKAD_REMOTE_KEY", hide_env_values = true)]
+    pub remote_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CascadesCommand {
+    /// Compile a cascade (a JSON file) against the registry and store it as
+    /// the next version of its name; prints `name@version` as the last line.
+    /// Errors are printed with their JSON paths, and nothing is stored.
+    Apply(CascadesApplyArgs),
+    /// The latest version of every cascade.
+    List(ListArgs),
+    /// Run a cascade in this process on one request; prints the result as
+    /// JSON (output, every module's run, the branches taken).
+    Run(CascadesRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CascadesApplyArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// The cascade, as JSON (its `name` names it).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CascadesRunArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// NAME (its latest version) or NAME@VERSION.
+    pub name: String,
+    /// The request: a JSON object keyed by data source, e.g.
+    /// '{"applicant": {"Income": 129}}'.
+    #[arg(long)]
+    pub input: String,
+    /// API key sent to remote modules (another `kaskad serve`).
+    #[arg(long, env = "KASKAD_REMOTE_KEY", hide_env_values = true)]
+    pub remote_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,5 +45,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(cli::BenchCommand::Train(args)) => commands::bench::train(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Keys(cli::KeysCommand::Create(args)) => commands::keys::create(&args),
+        Command::Cascades(cli::CascadesCommand::Apply(args)) => commands::cascades::apply(&args),
+        Command::Cascades(cli::CascadesCommand::List(args)) => commands::cascades::list(&args),
+        Command::Cascades(cli::CascadesCommand::Run(args)) => commands::cascades::run(&args),
     }
 }

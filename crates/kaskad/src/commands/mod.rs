@@ -1,6 +1,7 @@
 //! One module per command; each turns arguments into calls on the stages.
 
 pub mod bench;
+pub mod cascades;
 pub mod demo;
 pub mod export;
 pub mod inference;

@@ -27,6 +27,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .then(|| options.data.source.clone());
     config.body_limit = args.max_body_bytes;
     config.timeout = Duration::from_millis(args.timeout_ms);
+    config.remote_key = args.remote_key.clone();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `kaskad` command, run as a user runs it.
 
 mod bad_input;
+mod cascade;
 mod pipeline;
 mod serve;
 mod support;

@@ -1,0 +1,153 @@
+//! Registry models ready to score: references resolved with a time to live,
+//! artifacts loaded once per `name@version`. The server's routes, cascade
+//! compilation and `kaskad cascades` share it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use kaskad_cascade::{Field, FieldKind, ModelCatalog, ModelInfo};
+use kaskad_core::ColumnKind;
+use kaskad_registry::{Catalog, ModelArtifact, RegistryError};
+
+use crate::error::ApiError;
+
+/// A model ready to score: the artifact and its `name@version`.
+#[derive(Clone)]
+pub struct Served {
+    pub artifact: Arc<ModelArtifact>,
+    pub label: String,
+}
+
+/// The models of one catalog, cached.
+pub struct ModelStore {
+    catalog: Arc<Mutex<Catalog>>,
+    ttl: Duration,
+    /// Reference (`name`, `name@alias`, `name@3`) → when it was resolved and
+    /// to what (`name@version`, artifact path).
+    resolved: Mutex<HashMap<String, (Instant, String, PathBuf)>>,
+    /// Loaded artifacts by `name@version`; a version never changes, so they
+    /// stay as long as the store.
+    artifacts: Mutex<HashMap<String, Arc<ModelArtifact>>>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a cache lock leaves a usable map behind.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ModelStore {
+    /// A resolution is reused for `ttl`, so a champion promoted by another
+    /// process (`kaskad update`) is served at most that long after its
+    /// promotion, while a request costs no catalog query.
+    pub fn new(catalog: Arc<Mutex<Catalog>>, ttl: Duration) -> ModelStore {
+        ModelStore {
+            catalog,
+            ttl,
+            resolved: Mutex::default(),
+            artifacts: Mutex::default(),
+        }
+    }
+
+    /// What `reference` resolved to less than `ttl` ago.
+    fn fresh(&self, reference: &str) -> Option<(String, PathBuf)> {
+        lock(&self.resolved)
+            .get(reference)
+            .filter(|(at, _, _)| at.elapsed() < self.ttl)
+            .map(|(_, label, path)| (label.clone(), path.clone()))
+    }
+
+    fn loaded(&self, label: String) -> Option<Served> {
+        let artifact = Arc::clone(lock(&self.artifacts).get(&label)?);
+        Some(Served { artifact, label })
+    }
+
+    /// Resolves a reference and loads its artifact, blocking on the catalog
+    /// and the disk; async code calls [`ModelStore::model`].
+    pub fn load(&self, reference: &str) -> Result<Served, RegistryError> {
+        let (label, path) = match self.fresh(reference) {
+            Some(found) => found,
+            None => {
+                let record = lock(&self.catalog).resolve(reference)?;
+                let label = format!("{}@{}", record.name, record.version);
+                lock(&self.resolved).insert(
+                    reference.to_string(),
+                    (Instant::now(), label.clone(), record.artifact_path.clone()),
+                );
+                (label, record.artifact_path)
+            }
+        };
+        if let Some(served) = self.loaded(label.clone()) {
+            return Ok(served);
+        }
+        // Two requests may load the same new version at once; both succeed
+        // and one copy is kept, which is cheaper than serializing loads.
+        let artifact = ModelArtifact::load(&path)?;
+        let artifact = Arc::clone(
+            lock(&self.artifacts)
+                .entry(label.clone())
+                .or_insert_with(|| Arc::new(artifact)),
+        );
+        Ok(Served { artifact, label })
+    }
+
+    /// [`ModelStore::load`] for async code: a cached model costs no thread
+    /// hop; anything else goes to a blocking thread, since SQLite may wait
+    /// for another process's write and must not stall the async workers.
+    pub async fn model(self: &Arc<Self>, reference: &str) -> Result<Served, ApiError> {
+        if let Some(served) = self
+            .fresh(reference)
+            .and_then(|(label, _)| self.loaded(label))
+        {
+            return Ok(served);
+        }
+        let store = Arc::clone(self);
+        let owned = reference.to_string();
+        tokio::task::spawn_blocking(move || store.load(&owned))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
+    }
+
+    /// Forgets every resolution, after this process moved an alias itself.
+    pub fn forget_resolutions(&self) {
+        lock(&self.resolved).clear();
+    }
+}
+
+/// What a cascade module sees of a registry model: its raw columns in, and
+/// what the scorer returns out (see [`crate::CascadeScorer`]).
+pub(crate) fn model_info(artifact: &ModelArtifact) -> ModelInfo {
+    ModelInfo {
+        inputs: artifact
+            .input_columns()
+            .iter()
+            .map(|(name, kind)| {
+                let kind = match kind {
+                    ColumnKind::Numeric => FieldKind::Numeric,
+                    ColumnKind::Categorical => FieldKind::Categorical,
+                };
+                Field::new(name.clone(), kind)
+            })
+            .collect(),
+        outputs: vec![
+            Field::new("score", FieldKind::Numeric),
+            Field::new("decision", FieldKind::Categorical),
+            Field::new("reasons", FieldKind::Categorical),
+            Field::new("model", FieldKind::Categorical),
+        ],
+    }
+}
+
+/// The compiler asks the registry; it blocks, so the server compiles on a
+/// blocking thread.
+impl ModelCatalog for ModelStore {
+    fn resolve(&self, reference: &str) -> Result<ModelInfo, String> {
+        match self.load(reference) {
+            Ok(served) => Ok(model_info(&served.artifact)),
+            Err(RegistryError::UnknownModel { reason, .. }) => Err(reason),
+            Err(other) => Err(other.to_string()),
+        }
+    }
+}
