@@ -107,6 +107,12 @@ impl ModuleSpec {
         &self.params
     }
 
+    /// The request keys whose fields make up the module's input, in order
+    /// (a later source's field wins over an earlier one's).
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
     pub fn timeout(&self) -> Duration {
         self.timeout
     }

@@ -18,8 +18,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kaskad_cascade::{
-    CascadeResult, CompiledCascade, ModelCatalog, ModuleFailure, Outcome, RunError, RunOptions,
-    compile,
+    CascadeResult, CompiledCascade, FieldKind, ModelCatalog, ModuleFailure, ModuleTarget, Outcome,
+    RunError, RunOptions, compile,
 };
 use kaskad_registry::{CascadeRecord, RequestRecord};
 use serde::Serialize;
@@ -29,7 +29,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::ModelLabel;
 use crate::models::lock;
-use crate::rows::{member, shown};
+use crate::rows::{category, member, number, shown};
 use crate::v1::{parse_json, unix_now};
 
 /// One reason a cascade does not compile: where, and what is wrong.
@@ -394,7 +394,18 @@ pub(crate) async fn score(
         run_shadow: true,
         module_results: true,
     };
-    let result = cascade.run(&request, &app.scorer, options).await;
+    let result = match check_request(&cascade, &request) {
+        Ok(()) => cascade
+            .run(&request, &app.scorer, options)
+            .await
+            .map_err(|error| {
+                if let Some(module) = error.module().filter(|_| !error.is_request_error()) {
+                    app.metrics.observe_module(&label, module, "failed", None);
+                }
+                run_error(&error, &cascade)
+            }),
+        Err(rejected) => Err(rejected),
+    };
     let seconds = started.elapsed().as_secs_f64();
     let (response, logged) = match result {
         Ok(result) => {
@@ -415,16 +426,19 @@ pub(crate) async fn score(
             let logged = cascade_answer(&label, &result, true);
             (Json(Value::Object(answer)).into_response(), logged)
         }
-        Err(error) => {
-            let rejected = error.is_request_error();
-            let outcome = if rejected { "rejected" } else { "failed" };
+        Err(api_error) => {
+            let outcome = if api_error.status == StatusCode::UNPROCESSABLE_ENTITY {
+                "rejected"
+            } else {
+                "failed"
+            };
             app.metrics.observe_cascade(&label, outcome, Some(seconds));
-            if let Some(module) = error.module().filter(|_| !rejected) {
-                app.metrics.observe_module(&label, module, "failed", None);
-            }
-            let api_error = run_error(&error, &cascade).with("request_id", json!(request_id));
+            let api_error = api_error.with("request_id", json!(request_id));
             let mut logged = api_error.details.clone();
             logged.insert("error".into(), json!(api_error.message));
+            if let Some(path) = &api_error.path {
+                logged.insert("path".into(), json!(path));
+            }
             (api_error.into_response(), logged)
         }
     };
@@ -440,6 +454,42 @@ pub(crate) async fn score(
     let mut response = response;
     response.extensions_mut().insert(ModelLabel(label));
     Ok(response)
+}
+
+/// Checks, before anything runs, every request field that a registry
+/// model reads against the kind the model expects, so that a malformed
+/// value is the client's 422 with its path rather than a module failure (or
+/// a silent fallback). Remote models' inputs are known only once called.
+fn check_request(cascade: &CompiledCascade, request: &Value) -> Result<(), ApiError> {
+    // A request that is not an object, or a source that is not one, is
+    // the run's to report, with the module that needed it.
+    let Value::Object(request) = request else {
+        return Ok(());
+    };
+    for module in cascade.modules() {
+        let ModuleTarget::Model { info, .. } = module.target() else {
+            continue;
+        };
+        for source in module.sources() {
+            let Some(Value::Object(fields)) = request.get(source) else {
+                continue;
+            };
+            for (key, value) in fields {
+                let checked = match info.input(key).map(|field| field.kind) {
+                    Some(FieldKind::Numeric) => number(value).map(drop),
+                    Some(FieldKind::Categorical) => category(value).map(drop),
+                    None => Ok(()),
+                };
+                if let Err(message) = checked {
+                    let path = member(&member("$", source), key);
+                    return Err(ApiError::invalid(path, message)
+                        .with("module", json!(module.name()))
+                        .with("node", json!(module.path())));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The answer to a run that failed: 422 for a malformed request (with the

@@ -354,6 +354,13 @@ fn cascades_are_stored_scored_and_logged_over_http_and_the_cli() {
         (status, e["path"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("$.customer.id"))
     );
+    // A value of the wrong kind for the models is rejected before any runs.
+    let mut typo = request("c-1");
+    typo["applicant"]["Income"] = json!("abc");
+    let (status, e) = send(c.post(&score_url).json(&typo), &scorer);
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["path"], "$.applicant.Income");
+    assert_eq!(e["error"], r#"expected a number, got "abc""#);
     assert_eq!(
         send(
             c.post(format!("{score_url}?module=1")).json(&request("x")),
@@ -521,7 +528,7 @@ fn cascades_are_stored_scored_and_logged_over_http_and_the_cli() {
         .unwrap();
     for needle in [
         "kaskad_cascade_requests_total{cascade=\"credit@1\",outcome=\"ok\"}",
-        "kaskad_cascade_requests_total{cascade=\"credit@1\",outcome=\"rejected\"} 2",
+        "kaskad_cascade_requests_total{cascade=\"credit@1\",outcome=\"rejected\"} 3",
         "kaskad_cascade_latency_seconds_bucket{cascade=\"credit@1\",",
         "kaskad_module_latency_seconds_bucket{cascade=\"credit@1\",module=\"lr\",",
         "kaskad_module_latency_seconds_bucket{cascade=\"credit@1\",module=\"shadow_knn\",",
