@@ -469,7 +469,12 @@ struct Booster<'a> {
     leaf_hess: Vec<f64>,
     /// Histograms not owned by a leaf.
     pool: Vec<Vec<Stat>>,
+    /// Threads histogram building may use (at most two halves of the features).
+    threads: usize,
 }
+
+/// Leaves with fewer rows build their histogram on one thread.
+const PARALLEL_ROWS: usize = 20_000;
 
 impl<'a> Booster<'a> {
     fn new(binned: &'a Binned, params: &'a GbdtParams) -> Self {
@@ -484,6 +489,7 @@ impl<'a> Booster<'a> {
             leaf_grad: Vec::with_capacity(rows),
             leaf_hess: Vec::with_capacity(rows),
             pool: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 
@@ -663,15 +669,36 @@ impl<'a> Booster<'a> {
             .extend(rows.iter().map(|&r| self.grad[r as usize]));
         self.leaf_hess
             .extend(rows.iter().map(|&r| self.hess[r as usize]));
-        for (f, &offset) in self.binned.offsets.iter().enumerate() {
-            let column = self.binned.column(f);
-            let bins = &mut hist[offset..offset + self.binned.edges[f].len() + 2];
-            for ((&r, &g), &h) in rows.iter().zip(&self.leaf_grad).zip(&self.leaf_hess) {
-                let bin = &mut bins[usize::from(column[r as usize])];
-                bin.g += g;
-                bin.h += h;
-                bin.n += 1;
+        let binned = self.binned;
+        let (grad, hess) = (&self.leaf_grad, &self.leaf_hess);
+        // Fills the histograms of `features` into `out`, which starts at
+        // bin `base` of the whole histogram.
+        let fill = |features: std::ops::Range<usize>, out: &mut [Stat], base: usize| {
+            for f in features {
+                let offset = binned.offsets[f] - base;
+                let column = binned.column(f);
+                let bins = &mut out[offset..offset + binned.edges[f].len() + 2];
+                for ((&r, &g), &h) in rows.iter().zip(grad).zip(hess) {
+                    let bin = &mut bins[usize::from(column[r as usize])];
+                    bin.g += g;
+                    bin.h += h;
+                    bin.n += 1;
+                }
             }
+        };
+        let features = binned.offsets.len();
+        if self.threads > 1 && rows.len() >= PARALLEL_ROWS && features > 1 {
+            // Features split in two halves, one per thread: each half owns a
+            // disjoint slice of the histogram, so no merging is needed. Large
+            // nodes only, where a histogram pass outweighs a thread spawn.
+            let middle = features / 2;
+            let (low, high) = hist.split_at_mut(binned.offsets[middle]);
+            std::thread::scope(|scope| {
+                scope.spawn(|| fill(0..middle, low, 0));
+                fill(middle..features, high, binned.offsets[middle]);
+            });
+        } else {
+            fill(0..features, hist, 0);
         }
     }
 
