@@ -81,13 +81,37 @@ EOF
 echo "# body: $(cat "$BODY")" >&2
 
 # --- load ----------------------------------------------------------------
-# load URL KEY BODYFILE CONNS DURATION -> the WRKJSON line of the measured run
+# CPU accounting, so a run shared with other work on the machine shows it:
+# the server's process tree (SERVER_PID and its children), wrk itself, and
+# the whole machine (all cores) over the measured run, in cores busy.
+TCK="$(getconf CLK_TCK)"
+NCPU="$(nproc)"
+SERVER_PID=""
+tree_ticks() { # utime+stime of PID and its direct children
+  local t=0 p
+  for p in "$1" $(ps --ppid "$1" -o pid= 2>/dev/null); do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# load URL KEY BODYFILE CONNS DURATION -> the WRKJSON line of the measured run,
+# with cores used by the server, by wrk, and by the whole machine
 load() {
   local url="$1" key="$2" body="$3" conns="$4" dur="$5" threads="$THREADS"
   [ "$conns" -lt "$threads" ] && threads="$conns"
   WRK_BODY="$body" WRK_KEY="$key" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$LUA" "$url" >/dev/null
-  WRK_BODY="$body" WRK_KEY="$key" wrk -t"$threads" -c"$conns" -d"${dur}s" --timeout 5s -s "$LUA" "$url" \
-    | sed -n 's/^WRKJSON //p'
+  local s0 m0 s1 m1 line wall
+  s0="$(tree_ticks "$SERVER_PID")"; m0="$(machine_busy)"
+  line="$(WRK_BODY="$body" WRK_KEY="$key" /usr/bin/time -f 'WRKCPU %U %S' -o "$WORK/wrk.time" \
+    wrk -t"$threads" -c"$conns" -d"${dur}s" --timeout 5s -s "$LUA" "$url" | sed -n 's/^WRKJSON //p')"
+  s1="$(tree_ticks "$SERVER_PID")"; m1="$(machine_busy)"
+  read -r _ wu ws <"$WORK/wrk.time"
+  awk -v l="$line" -v s=$((s1 - s0)) -v m=$((m1 - m0)) -v w="$wu + $ws" -v t="$TCK" -v d="$dur" -v n="$NCPU" '
+    BEGIN { split(w, a, " [+] "); sub(/}$/, "", l);
+            printf "%s,\"server_cores\":%.2f,\"wrk_cores\":%.2f,\"machine_cores\":%.2f,\"ncpu\":%d}\n",
+              l, s / t / d, (a[1] + a[2]) / d, m / t / d, n }'
 }
 
 # row NAME JSON -> appends "name<TAB>json" to the results
@@ -107,6 +131,7 @@ check() {
 # --- kaskad ----------------------------------------------------------------
 "$BIN" serve --home "$H" --addr "127.0.0.1:$KASKAD_PORT" >"$WORK/kaskad.out" 2>"$WORK/kaskad.err" &
 KASKAD_PID=$!
+SERVER_PID=$KASKAD_PID
 wait_http "http://127.0.0.1:$KASKAD_PORT/health/live"
 K="http://127.0.0.1:$KASKAD_PORT"
 check "$K/v1/models/default_risk/score" "$SCORER" "$BODY"
@@ -143,6 +168,7 @@ for w in $PEER_WORKERS; do
     --host 127.0.0.1 --port "$PEER_PORT" --workers "$w" --no-access-log --log-level warning) \
     >"$WORK/peer.out" 2>"$WORK/peer.err" &
   PEER_PID=$!
+  SERVER_PID=$PEER_PID
   wait_http "http://127.0.0.1:$PEER_PORT/health"
   # every worker fits at startup; give them time to be up
   sleep 3
@@ -159,29 +185,34 @@ rows = [l.rstrip("\n").split("\t", 1) for l in open(sys.argv[1]) if l.strip()]
 res = {name: json.loads(js) for name, js in rows}
 conns, dur, threads, cconns = sys.argv[2:6]
 def rps(r): return r["requests"] / (r["duration_us"] / 1e6)
+def cores(r):
+    rest = r["machine_cores"] - r["server_cores"] - r["wrk_cores"]
+    return f"{r['server_cores']:.2f} / {r['wrk_cores']:.2f} / {max(rest, 0):.2f} of {r['ncpu']}"
 def errs(r): return sum(v for k, v in r.items() if k.startswith("err_"))
 k = res["kaskad"]
 print(f"\nSingle-application scoring, {conns} connections, {dur} s after a warm-up, wrk -t{threads}:\n")
-print("| service | req/s | p50 ms | p99 ms | errors | kaskad/peer req/s | peer/kaskad p99 |")
-print("|---|---|---|---|---|---|---|")
+print("| service | req/s | p50 ms | p99 ms | errors | kaskad/peer req/s | peer/kaskad p99 | cores: server / wrk / rest of machine |")
+print("|---|---|---|---|---|---|---|---|")
 for name in ["kaskad"] + sorted(n for n in res if n.startswith("fastapi")):
     r = res[name]
     label = "kaskad serve (/v1/models/default_risk/score)" if name == "kaskad" else \
         f"FastAPI + scikit-learn, uvicorn --workers {name.split('-w')[1]}"
     ratio = "—" if name == "kaskad" else f"{rps(k) / rps(r):.1f}×"
     pr = "—" if name == "kaskad" else f"{r['p99_us'] / k['p99_us']:.1f}×"
-    print(f"| {label} | {rps(r):,.0f} | {r['p50_us'] / 1000:.3f} | {r['p99_us'] / 1000:.3f} | {errs(r)} | {ratio} | {pr} |")
+    print(f"| {label} | {rps(r):,.0f} | {r['p50_us'] / 1000:.3f} | {r['p99_us'] / 1000:.3f} | {errs(r)} | {ratio} | {pr} | {cores(r)} |")
 def med(prefix, key):
     return statistics.median(r[key] for n, r in res.items() if n.startswith(prefix))
 m, c1, c4 = (med(p, "p50_us") for p in (f"model@c{cconns}", f"cascade1@c{cconns}", f"cascade4@c{cconns}"))
 print(f"\nCascade overhead, {cconns} connection(s), median p50 over the repeats (µs):\n")
-print("| route | p50 µs | p99 µs (median) | req/s (median) |")
-print("|---|---|---|---|")
+print("| route | p50 µs per run | p50 µs (median) | p99 µs (median) | req/s (median) | rest of machine, cores per run |")
+print("|---|---|---|---|---|---|")
 for label, p in [("model route /v1/models/{lr}/score", f"model@c{cconns}"),
                  ("cascade, 1 module", f"cascade1@c{cconns}"),
                  ("cascade, chain of 4 modules (same LR model)", f"cascade4@c{cconns}")]:
     sel = [r for n, r in res.items() if n.startswith(p)]
-    print(f"| {label} | {med(p, 'p50_us'):.0f} | {med(p, 'p99_us'):.0f} | {statistics.median(rps(r) for r in sel):,.0f} |")
+    runs = ", ".join(str(r["p50_us"]) for r in sel)
+    rest = ", ".join(f"{max(r['machine_cores'] - r['server_cores'] - r['wrk_cores'], 0):.2f}" for r in sel)
+    print(f"| {label} | {runs} | {med(p, 'p50_us'):.0f} | {med(p, 'p99_us'):.0f} | {statistics.median(rps(r) for r in sel):,.0f} | {rest} |")
 print(f"\nPer module: (4-module − 1-module) / 3 = {(c4 - c1) / 3:.1f} µs; "
       f"(4-module − model route) / 4 = {(c4 - m) / 4:.1f} µs")
 print("\nRaw wrk summaries:")
