@@ -29,7 +29,7 @@ pub use knn::NearestNeighbours;
 pub use logistic::LogisticRegression;
 pub use mlp::{Dense, Mlp, MlpSettings};
 pub use params::{Hyperparams, grid};
-pub use tree::DecisionTree;
+pub use tree::{DecisionTree, Node};
 
 /// A fitted model of any family.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

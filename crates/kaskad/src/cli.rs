@@ -251,6 +251,29 @@ pub struct ModelsArgs {
 pub enum ModelsCommand {
     /// Write a version (preprocessing + model) as one ONNX graph.
     Export(ExportArgs),
+    /// What a version learned: LR scorecard points, tree structure, GBDT splits.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// NAME, NAME@VERSION or NAME@ALIAS.
+    #[arg(long)]
+    pub model: String,
+    /// Scorecard points at `--odds` good to bad.
+    #[arg(long, default_value_t = 600.0)]
+    pub base: f64,
+    /// Points that double the odds of good.
+    #[arg(long, default_value_t = 20.0)]
+    pub pdo: f64,
+    /// Odds (good to bad) that score `--base` points.
+    #[arg(long, default_value_t = 50.0)]
+    pub odds: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

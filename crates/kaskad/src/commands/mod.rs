@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cascades;
 pub mod demo;
+pub mod explain;
 pub mod export;
 pub mod inference;
 pub mod init;

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cascade;
+mod explain;
 mod pipeline;
 mod serve;
 mod support;

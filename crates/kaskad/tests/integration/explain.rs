@@ -1,0 +1,79 @@
+//! `kaskad models explain`: what each family's explanation says.
+
+use serde_json::Value;
+
+use crate::support::{data, init, kaskad, last_line, stderr, stdout};
+
+#[test]
+fn explanations_read_in_raw_units_and_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+    let explain = |model: &str| -> Value {
+        let out = kaskad(&["models", "explain", "--home", h, "--model", model, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+
+    // Version 1 is LR: points fall as a coefficient raises the risk, and
+    // doubling the odds costs `pdo` points.
+    let lr = explain("default_risk@1");
+    assert_eq!(lr["algorithm"], "lr");
+    let e = &lr["explanation"];
+    let pdo = e["scorecard"]["pdo"].as_f64().unwrap();
+    for f in e["features"].as_array().unwrap() {
+        let w = f["coefficient"].as_f64().unwrap();
+        if let Some(points) = f["points"].as_f64() {
+            assert!((points + w * pdo / std::f64::consts::LN_2).abs() < 1e-9);
+        } else {
+            assert!(f["points_per_unit"].as_f64().unwrap() * w <= 0.0);
+        }
+    }
+    assert!(
+        e["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["feature"] == "Home=owner")
+    );
+
+    // Version 2 is the tree: numeric thresholds in the column's own units
+    // (Age in years), levels as present or absent.
+    let out = kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        "default_risk@2",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("default rate"), "{text}");
+    let age_thresholds: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("if Age <= "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(
+        age_thresholds.iter().all(|a| (18.0..=70.0).contains(a)),
+        "{age_thresholds:?}"
+    );
+    for line in text.lines().map(str::trim).filter(|l| l.starts_with("if ")) {
+        // A one-hot feature is named `column=level`; it reads as present or
+        // absent, never as a threshold on 0/1.
+        let feature = line["if ".len()..]
+            .trim_start_matches("not ")
+            .split(" <= ")
+            .next()
+            .and_then(|f| f.split(" (").next())
+            .unwrap_or_default();
+        if feature.contains('=') {
+            assert!(
+                line.starts_with("if not ") && !line.contains("<="),
+                "{line}"
+            );
+        }
+    }
+}
