@@ -90,12 +90,63 @@ pub struct DriftOptions {
 pub struct PrepareOptions {
     /// "median" or "mean" for numeric imputation.
     pub numeric_impute: String,
-    /// "onehot" or "ordinal" for categorical columns.
-    pub encoding: String,
+    /// Preprocessing variants searched together with the hyperparameters;
+    /// each family keeps the variant of its best cross-validated candidate.
+    pub variants: Vec<Encoding>,
+    /// The single encoding of configurations written before `variants`
+    /// existed; read as `variants = [encoding]` by [`PrepareOptions::variants`],
+    /// never written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
     /// Categories rarer than this share are grouped into "other".
     pub min_category_share: f64,
     /// Standardize numeric features.
     pub scale: bool,
+    /// Weight of evidence: quantile bins a numeric column is first cut into.
+    pub woe_bins: usize,
+    /// Weight of evidence: merge adjacent bins until the event rate is monotonic.
+    pub woe_monotonic: bool,
+}
+
+/// How the columns of a frame become features: one preprocessing variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Numbers imputed and scaled, one 0/1 feature per category.
+    OneHot,
+    /// Numbers imputed and scaled, categories ranked by frequency.
+    Ordinal,
+    /// Every column binned and replaced by its bin's weight of evidence
+    /// (needs the labels at fit time).
+    Woe,
+}
+
+impl Encoding {
+    /// The name used in `kaskad.toml` and in version metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::OneHot => "onehot",
+            Encoding::Ordinal => "ordinal",
+            Encoding::Woe => "woe",
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PrepareOptions {
+    /// The variants to search: the legacy `encoding` when it is given
+    /// (`check` rejects giving both), else `variants`.
+    pub fn variants(&self) -> Vec<Encoding> {
+        match self.encoding {
+            Some(encoding) => vec![encoding],
+            None => self.variants.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,9 +243,12 @@ impl Default for PrepareOptions {
     fn default() -> Self {
         Self {
             numeric_impute: "median".into(),
-            encoding: "onehot".into(),
+            variants: vec![Encoding::OneHot],
+            encoding: None,
             min_category_share: 0.005,
             scale: true,
+            woe_bins: 10,
+            woe_monotonic: true,
         }
     }
 }
@@ -306,11 +360,20 @@ impl Options {
                 self.prepare.numeric_impute
             ));
         }
-        if !["onehot", "ordinal"].contains(&self.prepare.encoding.as_str()) {
-            return Err(format!(
-                "prepare.encoding = {:?}: expected \"onehot\" or \"ordinal\"",
-                self.prepare.encoding
-            ));
+        if self.prepare.variants.is_empty() {
+            return Err(
+                "prepare.variants: expected one or more of \"onehot\", \"ordinal\", \"woe\"".into(),
+            );
+        }
+        if self.prepare.encoding.is_some()
+            && self.prepare.variants != PrepareOptions::default().variants
+        {
+            return Err(
+                "prepare.encoding: replaced by prepare.variants; give only prepare.variants".into(),
+            );
+        }
+        if self.prepare.woe_bins < 2 {
+            return Err("prepare.woe_bins: expected at least 2".into());
         }
         share(
             "prepare.min_category_share",
@@ -477,13 +540,25 @@ bins = {bins}
 [prepare]
 # Numeric imputation: "median" or "mean". Missing values also get an indicator.
 numeric_impute = {numeric_impute}
-# Categorical encoding: "onehot" or "ordinal". Unseen categories at scoring
-# time fall into "other"; missing ones into their own level.
-encoding = {encoding}
+# Preprocessing variants, each searched with every hyperparameter setting by
+# the same time-series CV (a family keeps its best pair): "onehot" and
+# "ordinal" impute and scale numbers and encode categories as 0/1 columns or
+# frequency ranks (unseen categories fall into "other", missing ones into
+# their own level); "woe" replaces every column by the weight of evidence of
+# its bin, as scorecards do. (The older `encoding = "..."` still reads as a
+# single variant.)
+variants = {variants}
 # Categories rarer than this share of training rows are grouped into "other".
 min_category_share = {min_category_share}
 # Standardize numeric features (mean 0, variance 1).
 scale = {scale}
+# Weight of evidence: numeric columns are cut into woe_bins quantile bins,
+# merged until each holds at least 5% of the rows and both classes, and, with
+# woe_monotonic, until the default rate is monotonic across the bins.
+# Missing values form their own bin; categories under 5% and unseen ones get
+# the neutral WoE 0.
+woe_bins = {woe_bins}
+woe_monotonic = {woe_monotonic}
 
 [train]
 # Model families to train on every update: "lr", "tree", "knn", "gbdt", "mlp".
@@ -564,9 +639,16 @@ max_parity_difference = {max_parity_difference:?}
             fail_on_drift = r.fail_on_drift,
             bins = r.bins,
             numeric_impute = s(&p.numeric_impute),
-            encoding = s(&p.encoding),
+            variants = list(
+                &p.variants()
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+            ),
             min_category_share = p.min_category_share,
             scale = p.scale,
+            woe_bins = p.woe_bins,
+            woe_monotonic = p.woe_monotonic,
             algorithms = list(&t.algorithms),
             lr_c = nums(t.lr_c.iter().map(|x| format!("{x:?}")).collect()),
             tree_max_depth = nums(t.tree_max_depth.iter().map(ToString::to_string).collect()),
@@ -644,5 +726,30 @@ mod tests {
         assert_eq!(o.check(), Ok(()));
         o.train.gbdt_learning_rate = vec![0.1, 0.0];
         assert!(o.check().unwrap_err().contains("train.gbdt_learning_rate"));
+    }
+
+    #[test]
+    fn variants_round_trip_and_the_legacy_encoding_still_reads() {
+        let mut o = sample();
+        o.prepare.variants = vec![Encoding::OneHot, Encoding::Woe];
+        let text = o.to_commented_toml();
+        assert!(text.contains(r#"variants = ["onehot", "woe"]"#), "{text}");
+        let back: Options = toml::from_str(&text).unwrap();
+        assert_eq!(back, o);
+        let legacy: Options = toml::from_str(
+            "[data]\ntarget = \"y\"\npositive = [\"1\"]\n[prepare]\nencoding = \"ordinal\"\n",
+        )
+        .unwrap();
+        assert_eq!(legacy.check(), Ok(()));
+        assert_eq!(legacy.prepare.variants(), vec![Encoding::Ordinal]);
+        // `init` rewrites a legacy file as the variants it meant.
+        let rewritten: Options = toml::from_str(&legacy.to_commented_toml()).unwrap();
+        assert_eq!(rewritten.prepare.variants(), vec![Encoding::Ordinal]);
+        let mut both = legacy;
+        both.prepare.variants = vec![Encoding::Woe];
+        assert!(both.check().unwrap_err().contains("prepare.encoding"));
+        let mut o = sample();
+        o.prepare.variants.clear();
+        assert!(o.check().unwrap_err().contains("prepare.variants"));
     }
 }

@@ -22,8 +22,10 @@ pub(crate) fn inputs(pre: &Preprocessor) -> Vec<Input> {
         .map(|(name, encoder)| Input {
             name: name.to_string(),
             elem_type: match encoder {
-                EncoderView::Numeric { .. } => data_type::DOUBLE,
-                EncoderView::OneHot { .. } | EncoderView::Ordinal { .. } => data_type::STRING,
+                EncoderView::Numeric { .. } | EncoderView::WoeNumeric { .. } => data_type::DOUBLE,
+                EncoderView::OneHot { .. }
+                | EncoderView::Ordinal { .. }
+                | EncoderView::WoeCategorical { .. } => data_type::STRING,
             },
         })
         .collect()
@@ -67,6 +69,19 @@ pub(crate) fn build(graph: &mut Graph, pre: &Preprocessor) -> Result<String, Onn
                 check_levels(column, levels)?;
                 ordinal(graph, column, levels, missing_indicator, mean, scale)
             }
+            EncoderView::WoeNumeric {
+                edges,
+                woe,
+                missing_woe,
+            } => woe_numeric(graph, column, edges, woe, missing_woe),
+            EncoderView::WoeCategorical {
+                levels,
+                woe,
+                missing_woe,
+            } => {
+                check_levels(column, levels)?;
+                woe_categorical(graph, column, levels, woe, missing_woe)
+            }
         };
         parts.extend(built);
         width += w;
@@ -105,15 +120,9 @@ fn scaled(graph: &mut Graph, column: &str, v: String, mean: f64, scale: f64) -> 
     graph.op("Div", &[&centred, &scale], &format!("{column}/scaled"))
 }
 
-/// Non-finite numbers (NaN, ±inf) are missing, as in `Preprocessor`.
-fn numeric(
-    graph: &mut Graph,
-    column: &str,
-    [low, high, fill]: [f64; 3],
-    missing_indicator: bool,
-    mean: f64,
-    scale: f64,
-) -> (Vec<String>, usize) {
+/// The `[N, 1]` boolean "finite": non-finite numbers (NaN, ±inf) are
+/// missing, as in `Preprocessor`.
+fn present(graph: &mut Graph, column: &str) -> String {
     // `-inf < x < inf` is false exactly for NaN and ±inf, with comparisons
     // every runtime has for doubles (tract lacks `IsInf` and `Abs` on them).
     let infinity = graph.doubles(&format!("{column}/infinity"), &[], vec![f64::INFINITY]);
@@ -132,7 +141,18 @@ fn numeric(
         &[column, &minus_infinity],
         &format!("{column}/above_minus_infinity"),
     );
-    let present = graph.op("And", &[&below, &above], &format!("{column}/present"));
+    graph.op("And", &[&below, &above], &format!("{column}/present"))
+}
+
+fn numeric(
+    graph: &mut Graph,
+    column: &str,
+    [low, high, fill]: [f64; 3],
+    missing_indicator: bool,
+    mean: f64,
+    scale: f64,
+) -> (Vec<String>, usize) {
+    let present = present(graph, column);
     let low = graph.doubles(&format!("{column}/low"), &[], vec![low]);
     let high = graph.doubles(&format!("{column}/high"), &[], vec![high]);
     let clamped = graph.op("Clip", &[column, &low, &high], &format!("{column}/clamped"));
@@ -260,4 +280,80 @@ fn ordinal(
     }
     let width = parts.len();
     (parts, width)
+}
+
+/// The bin index (how many edges lie below the value), as a one-hot row
+/// times the WoE column: one product by 1 and sums of zeros, so exactly the
+/// WoE `Preprocessor` looks up; a non-finite value takes the missing WoE.
+fn woe_numeric(
+    graph: &mut Graph,
+    column: &str,
+    edges: &[f64],
+    woe: &[f64],
+    missing_woe: f64,
+) -> (Vec<String>, usize) {
+    let present = present(graph, column);
+    let bins = woe.len();
+    let binned = if edges.is_empty() {
+        graph.doubles(&format!("{column}/woe_single"), &[1, 1], woe.to_vec())
+    } else {
+        let edges = graph.doubles(
+            &format!("{column}/woe_edges"),
+            &[1, edges.len()],
+            edges.to_vec(),
+        );
+        let above = graph.op(
+            "Greater",
+            &[column, &edges],
+            &format!("{column}/above_edge"),
+        );
+        let above = graph.cast_double(&above, &format!("{column}/above_edge_flags"));
+        let axis = graph.int64s(&format!("{column}/axis"), &[1], vec![1]);
+        let bin = graph.op_with(
+            "ReduceSum",
+            &[&above, &axis],
+            vec![int("keepdims", 1)],
+            &format!("{column}/bin"),
+        );
+        let indices = graph.doubles(
+            &format!("{column}/bin_indices"),
+            &[1, bins],
+            (0..bins).map(|b| b as f64).collect(),
+        );
+        let is_bin = graph.op("Equal", &[&bin, &indices], &format!("{column}/is_bin"));
+        let one_hot = graph.cast_double(&is_bin, &format!("{column}/bin_flags"));
+        let woe = graph.doubles(&format!("{column}/woe"), &[bins, 1], woe.to_vec());
+        graph.op("MatMul", &[&one_hot, &woe], &format!("{column}/bin_woe"))
+    };
+    let missing = graph.doubles(&format!("{column}/missing_woe"), &[], vec![missing_woe]);
+    let value = graph.op(
+        "Where",
+        &[&present, &binned, &missing],
+        &format!("{column}/woe_value"),
+    );
+    (vec![value], 1)
+}
+
+/// The level matches times the WoE column (no match, an unseen level, is
+/// 0), plus the missing flag times the missing WoE.
+fn woe_categorical(
+    graph: &mut Graph,
+    column: &str,
+    levels: &[String],
+    woe: &[f64],
+    missing_woe: f64,
+) -> (Vec<String>, usize) {
+    let m = matches(graph, column, levels);
+    let missing_woe = graph.doubles(&format!("{column}/missing_woe"), &[], vec![missing_woe]);
+    let mut value = graph.op(
+        "Mul",
+        &[&m.missing, &missing_woe],
+        &format!("{column}/woe_missing"),
+    );
+    if let Some(matched) = &m.levels {
+        let woe = graph.doubles(&format!("{column}/woe"), &[levels.len(), 1], woe.to_vec());
+        let level_woe = graph.op("MatMul", &[matched, &woe], &format!("{column}/level_woe"));
+        value = graph.op("Add", &[&level_woe, &value], &format!("{column}/woe_value"));
+    }
+    (vec![value], 1)
 }

@@ -184,7 +184,7 @@ fn value_info(name: &str, elem_type: i32, width: i64, doc: &str) -> ValueInfoPro
 
 #[cfg(test)]
 mod tests {
-    use kaskad_core::config::PrepareOptions;
+    use kaskad_core::config::{Encoding, PrepareOptions};
     use kaskad_core::{Column, Frame};
     use kaskad_prepare::Preprocessor;
     use kaskad_registry::{FORMAT, FORMAT_VERSION};
@@ -193,7 +193,8 @@ mod tests {
     use super::*;
 
     fn artifact(frame: Frame, params: Hyperparams) -> ModelArtifact {
-        let preprocessor = Preprocessor::fit(&frame, &PrepareOptions::default()).unwrap();
+        let preprocessor =
+            Preprocessor::fit(&frame, Encoding::OneHot, None, &PrepareOptions::default()).unwrap();
         let x = preprocessor.transform(&frame).unwrap();
         let y: Vec<u8> = (0..frame.n_rows()).map(|i| u8::from(i % 2 == 0)).collect();
         let model = kaskad_train::fit(&x, &y, &params, 1).unwrap();

@@ -1,4 +1,5 @@
 use kaskad_core::ColumnKind;
+use kaskad_core::config::Encoding;
 
 /// Why a frame could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -7,6 +8,10 @@ pub enum PrepareError {
     NoFeatures,
     #[error("no rows to learn from")]
     NoRows,
+    #[error("the {variant} preprocessing is fitted against the labels, and none were given")]
+    LabelsNeeded { variant: Encoding },
+    #[error("{labels} labels were given for {rows} rows")]
+    LabelCount { labels: usize, rows: usize },
     #[error("the data lacks column `{column}` the model was trained with")]
     MissingColumn { column: String },
     #[error(

@@ -11,6 +11,7 @@
 mod error;
 mod matrix;
 mod preprocessor;
+mod woe;
 
 pub use error::PrepareError;
 pub use matrix::Matrix;

@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use kaskad_core::config::PrepareOptions;
+use kaskad_core::config::{Encoding, PrepareOptions};
 use kaskad_core::{ColumnData, ColumnKind, Frame};
 use serde::{Deserialize, Serialize};
 
+use crate::woe::{self, CategoricalWoe, NumericWoe};
 use crate::{Matrix, PrepareError};
 
 /// Preprocessing fitted on training rows, replayed on any later frame.
@@ -46,6 +47,23 @@ enum Encoder {
         missing_indicator: bool,
         scaling: Scaling,
     },
+    /// The weight of evidence of the value's bin: bin `k` holds
+    /// `edges[k-1] < x <= edges[k]`; non-finite values take `missing_woe`.
+    #[serde(rename = "woe_numeric")]
+    WoeNumeric {
+        edges: Vec<f64>,
+        woe: Vec<f64>,
+        missing_woe: f64,
+        iv: f64,
+    },
+    /// The weight of evidence of the level; rare and unseen levels 0.
+    #[serde(rename = "woe_categorical")]
+    WoeCategorical {
+        levels: Vec<String>,
+        woe: Vec<f64>,
+        missing_woe: f64,
+        iv: f64,
+    },
 }
 
 /// A read-only copy of one column's fitted encoding, so that the encoder
@@ -77,6 +95,20 @@ pub enum EncoderView<'a> {
         missing_indicator: bool,
         mean: f64,
         scale: f64,
+    },
+    /// `woe[k]` for the bin `k` = number of `edges` below `x` (edges
+    /// ascending); `missing_woe` for non-finite `x`.
+    WoeNumeric {
+        edges: &'a [f64],
+        woe: &'a [f64],
+        missing_woe: f64,
+    },
+    /// `woe[i]` for `levels[i]`, `missing_woe` for a missing value, 0 for
+    /// any other level.
+    WoeCategorical {
+        levels: &'a [String],
+        woe: &'a [f64],
+        missing_woe: f64,
     },
 }
 
@@ -120,21 +152,68 @@ impl Scaling {
 }
 
 impl Preprocessor {
-    /// Fits the preprocessing on the feature columns of `frame`.
-    pub fn fit(frame: &Frame, options: &PrepareOptions) -> Result<Self, PrepareError> {
+    /// Fits the `variant` preprocessing on the feature columns of `frame`.
+    /// `labels` (1 = bad, one per row) are needed by [`Encoding::Woe`] only.
+    pub fn fit(
+        frame: &Frame,
+        variant: Encoding,
+        labels: Option<&[u8]>,
+        options: &PrepareOptions,
+    ) -> Result<Self, PrepareError> {
         if frame.n_cols() == 0 {
             return Err(PrepareError::NoFeatures);
         }
         if frame.n_rows() == 0 {
             return Err(PrepareError::NoRows);
         }
+        let labels = match (variant, labels) {
+            (Encoding::Woe, None) => return Err(PrepareError::LabelsNeeded { variant }),
+            (Encoding::Woe, Some(labels)) if labels.len() != frame.n_rows() => {
+                return Err(PrepareError::LabelCount {
+                    labels: labels.len(),
+                    rows: frame.n_rows(),
+                });
+            }
+            (Encoding::Woe, Some(labels)) => Some(labels),
+            _ => None,
+        };
         let mut inputs = Vec::new();
         let mut encoders = Vec::new();
         let mut feature_names = Vec::new();
         for column in frame.columns() {
-            let encoder = match &column.data {
-                ColumnData::Numeric(values) => fit_numeric(values, options),
-                ColumnData::Categorical(values) => fit_categorical(values, options),
+            let encoder = match (&column.data, labels) {
+                (ColumnData::Numeric(values), Some(labels)) => {
+                    let NumericWoe {
+                        edges,
+                        woe,
+                        missing_woe,
+                        iv,
+                    } = woe::fit_numeric(values, labels, options.woe_bins, options.woe_monotonic);
+                    Encoder::WoeNumeric {
+                        edges,
+                        woe,
+                        missing_woe,
+                        iv,
+                    }
+                }
+                (ColumnData::Categorical(values), Some(labels)) => {
+                    let CategoricalWoe {
+                        levels,
+                        woe,
+                        missing_woe,
+                        iv,
+                    } = woe::fit_categorical(values, labels);
+                    Encoder::WoeCategorical {
+                        levels,
+                        woe,
+                        missing_woe,
+                        iv,
+                    }
+                }
+                (ColumnData::Numeric(values), None) => fit_numeric(values, options),
+                (ColumnData::Categorical(values), None) => {
+                    fit_categorical(values, variant == Encoding::Ordinal, options)
+                }
             };
             feature_names.extend(encoder.feature_names(&column.name));
             inputs.push((column.name.clone(), column.kind()));
@@ -145,6 +224,39 @@ impl Preprocessor {
             encoders,
             feature_names,
         })
+    }
+
+    /// The variant this preprocessing was fitted as.
+    pub fn variant(&self) -> Encoding {
+        let mut variant = Encoding::OneHot;
+        for encoder in &self.encoders {
+            match encoder {
+                Encoder::WoeNumeric { .. } | Encoder::WoeCategorical { .. } => {
+                    return Encoding::Woe;
+                }
+                Encoder::Ordinal { .. } => variant = Encoding::Ordinal,
+                Encoder::Numeric { .. } | Encoder::OneHot { .. } => {}
+            }
+        }
+        variant
+    }
+
+    /// The information value of every weight-of-evidence column, strongest
+    /// predictor first; empty for the other variants.
+    pub fn information_values(&self) -> Vec<(&str, f64)> {
+        let mut ivs: Vec<(&str, f64)> = self
+            .inputs
+            .iter()
+            .zip(&self.encoders)
+            .filter_map(|((name, _), encoder)| match encoder {
+                Encoder::WoeNumeric { iv, .. } | Encoder::WoeCategorical { iv, .. } => {
+                    Some((name.as_str(), *iv))
+                }
+                _ => None,
+            })
+            .collect();
+        ivs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        ivs
     }
 
     /// The columns a frame must hold to be transformed, with their kinds.
@@ -196,7 +308,7 @@ impl Preprocessor {
             };
             let mut buffer = vec![0.0; width];
             match (&column.data, encoder) {
-                (ColumnData::Numeric(values), Encoder::Numeric { .. }) => {
+                (ColumnData::Numeric(values), _) if encoder.reads_numbers() => {
                     for (row, &v) in values.iter().enumerate() {
                         encoder.encode_number(v, &mut buffer);
                         write(row, &buffer);
@@ -204,8 +316,8 @@ impl Preprocessor {
                 }
                 // A column with no value at all reads as categorical; for a
                 // numeric input it simply means every value is missing.
-                (ColumnData::Categorical(values), Encoder::Numeric { .. })
-                    if values.iter().all(Option::is_none) =>
+                (ColumnData::Categorical(values), _)
+                    if encoder.reads_numbers() && values.iter().all(Option::is_none) =>
                 {
                     for row in 0..rows {
                         encoder.encode_number(f64::NAN, &mut buffer);
@@ -256,7 +368,7 @@ fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
     }
 }
 
-fn fit_categorical(values: &[Option<String>], options: &PrepareOptions) -> Encoder {
+fn fit_categorical(values: &[Option<String>], ordinal: bool, options: &PrepareOptions) -> Encoder {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let mut missing = 0;
     for v in values {
@@ -278,7 +390,7 @@ fn fit_categorical(values: &[Option<String>], options: &PrepareOptions) -> Encod
         .filter(|(_, n)| *n >= min_count)
         .map(|(l, _)| (*l).to_string())
         .collect();
-    if options.encoding == "ordinal" {
+    if ordinal {
         let codes = values.iter().map(|v| ordinal_code(&levels, v.as_deref()));
         Encoder::Ordinal {
             scaling: Scaling::fit(codes, options.scale),
@@ -354,7 +466,32 @@ impl Encoder {
                 mean: scaling.mean,
                 scale: scaling.scale,
             },
+            Encoder::WoeNumeric {
+                edges,
+                woe,
+                missing_woe,
+                ..
+            } => EncoderView::WoeNumeric {
+                edges,
+                woe,
+                missing_woe: *missing_woe,
+            },
+            Encoder::WoeCategorical {
+                levels,
+                woe,
+                missing_woe,
+                ..
+            } => EncoderView::WoeCategorical {
+                levels,
+                woe,
+                missing_woe: *missing_woe,
+            },
         }
+    }
+
+    /// Whether the input column is numeric.
+    fn reads_numbers(&self) -> bool {
+        matches!(self, Encoder::Numeric { .. } | Encoder::WoeNumeric { .. })
     }
 
     fn width(&self) -> usize {
@@ -370,6 +507,7 @@ impl Encoder {
                 other_slot,
                 missing_slot,
             } => levels.len() + usize::from(*other_slot) + usize::from(*missing_slot),
+            Encoder::WoeNumeric { .. } | Encoder::WoeCategorical { .. } => 1,
         }
     }
 
@@ -402,20 +540,36 @@ impl Encoder {
                 }
                 names
             }
+            Encoder::WoeNumeric { .. } | Encoder::WoeCategorical { .. } => {
+                vec![format!("{column}_woe")]
+            }
         }
     }
 
     /// Non-finite numbers count as missing: a model never sees NaN or ±inf.
     fn encode_number(&self, v: f64, out: &mut [f64]) {
-        let Encoder::Numeric {
-            low,
-            high,
-            fill,
-            missing_indicator,
-            scaling,
-        } = self
-        else {
-            unreachable!("numbers are only routed to numeric encoders")
+        let (low, high, fill, missing_indicator, scaling) = match self {
+            Encoder::Numeric {
+                low,
+                high,
+                fill,
+                missing_indicator,
+                scaling,
+            } => (low, high, fill, missing_indicator, scaling),
+            Encoder::WoeNumeric {
+                edges,
+                woe,
+                missing_woe,
+                ..
+            } => {
+                out[0] = if v.is_finite() {
+                    woe[woe::bin_of(edges, v)]
+                } else {
+                    *missing_woe
+                };
+                return;
+            }
+            _ => unreachable!("numbers are only routed to numeric encoders"),
         };
         let present = v.is_finite();
         out[0] = scaling.apply(if present { v.clamp(*low, *high) } else { *fill });
@@ -459,7 +613,21 @@ impl Encoder {
                     out[1] = if v.is_none() { 1.0 } else { 0.0 };
                 }
             }
-            Encoder::Numeric { .. } => {
+            Encoder::WoeCategorical {
+                levels,
+                woe,
+                missing_woe,
+                ..
+            } => {
+                out[0] = match v {
+                    None => *missing_woe,
+                    Some(level) => levels
+                        .iter()
+                        .position(|l| l == level)
+                        .map_or(0.0, |i| woe[i]),
+                };
+            }
+            Encoder::Numeric { .. } | Encoder::WoeNumeric { .. } => {
                 unreachable!("levels are only routed to categorical encoders")
             }
         }
@@ -493,7 +661,7 @@ mod tests {
 
     #[test]
     fn imputes_flags_scales_and_one_hot_encodes() {
-        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let pre = Preprocessor::fit(&frame(), Encoding::OneHot, None, &options()).unwrap();
         assert_eq!(
             pre.feature_names(),
             &[
@@ -521,7 +689,7 @@ mod tests {
             vec![Some("fixed".into()), Some("fixed".into())],
         )])
         .unwrap();
-        let pre = Preprocessor::fit(&train, &options()).unwrap();
+        let pre = Preprocessor::fit(&train, Encoding::OneHot, None, &options()).unwrap();
         let later = Frame::new(vec![Column::categorical(
             "job",
             vec![Some("pilot".into()), None],
@@ -540,7 +708,7 @@ mod tests {
             min_category_share: 0.05,
             ..options()
         };
-        let pre = Preprocessor::fit(&train, &opts).unwrap();
+        let pre = Preprocessor::fit(&train, Encoding::OneHot, None, &opts).unwrap();
         assert_eq!(pre.feature_names(), &["c=a", "c=__other__"]);
         let later = Frame::new(vec![Column::categorical("c", vec![Some("zzz".into())])]).unwrap();
         assert_eq!(pre.transform(&later).unwrap().data, vec![0.0, 1.0]);
@@ -548,7 +716,7 @@ mod tests {
 
     #[test]
     fn missing_or_mistyped_columns_are_named() {
-        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let pre = Preprocessor::fit(&frame(), Encoding::OneHot, None, &options()).unwrap();
         let lacking = Frame::new(vec![Column::numeric("income", vec![1.0])]).unwrap();
         let err = pre.transform(&lacking).unwrap_err().to_string();
         assert!(err.contains("`home`"), "{err}");
@@ -563,7 +731,7 @@ mod tests {
 
     #[test]
     fn numbers_beyond_the_training_range_are_clamped() {
-        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let pre = Preprocessor::fit(&frame(), Encoding::OneHot, None, &options()).unwrap();
         let later = |income: f64| {
             Frame::new(vec![
                 Column::numeric("income", vec![income]),
@@ -578,7 +746,7 @@ mod tests {
 
     #[test]
     fn infinities_are_treated_as_missing() {
-        let pre = Preprocessor::fit(&frame(), &options()).unwrap();
+        let pre = Preprocessor::fit(&frame(), Encoding::OneHot, None, &options()).unwrap();
         let later = Frame::new(vec![
             Column::numeric("income", vec![f64::INFINITY]),
             Column::categorical("home", vec![Some("own".into())]),
@@ -592,11 +760,11 @@ mod tests {
     #[test]
     fn ordinal_encoding_ranks_by_frequency() {
         let opts = PrepareOptions {
-            encoding: "ordinal".into(),
             scale: false,
             ..options()
         };
-        let pre = Preprocessor::fit(&frame(), &opts).unwrap();
+        let pre = Preprocessor::fit(&frame(), Encoding::Ordinal, None, &opts).unwrap();
+        assert_eq!(pre.variant(), Encoding::Ordinal);
         assert_eq!(
             pre.feature_names(),
             &["income", "income_missing", "home", "home_missing"]
@@ -606,5 +774,46 @@ mod tests {
         let json = serde_json::to_string(&pre).unwrap();
         let back: Preprocessor = serde_json::from_str(&json).unwrap();
         assert_eq!(back, pre);
+    }
+
+    #[test]
+    fn woe_needs_labels_and_gives_one_feature_per_column() {
+        let err = Preprocessor::fit(&frame(), Encoding::Woe, None, &options()).unwrap_err();
+        assert!(matches!(err, PrepareError::LabelsNeeded { .. }), "{err}");
+        let err =
+            Preprocessor::fit(&frame(), Encoding::Woe, Some(&[1, 0]), &options()).unwrap_err();
+        assert!(matches!(err, PrepareError::LabelCount { .. }), "{err}");
+        let labels = [0, 1, 1, 0];
+        let pre = Preprocessor::fit(&frame(), Encoding::Woe, Some(&labels), &options()).unwrap();
+        assert_eq!(pre.variant(), Encoding::Woe);
+        assert_eq!(pre.feature_names(), &["income_woe", "home_woe"]);
+        assert_eq!(pre.feature_sources(), vec![0, 1]);
+        assert_eq!(pre.information_values().len(), 2);
+        let json = serde_json::to_string(&pre).unwrap();
+        let back: Preprocessor = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pre);
+    }
+
+    #[test]
+    fn unseen_levels_get_the_neutral_woe() {
+        let levels: Vec<Option<String>> = ["a", "b"]
+            .iter()
+            .cycle()
+            .take(40)
+            .map(|l| Some((*l).to_string()))
+            .collect();
+        let labels: Vec<u8> = (0..40).map(|i| u8::from(i % 4 == 0)).collect();
+        let train = Frame::new(vec![Column::categorical("c", levels)]).unwrap();
+        let pre = Preprocessor::fit(&train, Encoding::Woe, Some(&labels), &options()).unwrap();
+        let later = Frame::new(vec![Column::categorical(
+            "c",
+            vec![Some("a".into()), Some("zzz".into()), None],
+        )])
+        .unwrap();
+        let m = pre.transform(&later).unwrap();
+        // "a" holds all 10 bads: 20 rows, ln((10.5 / 30) / (10.5 / 10)).
+        assert!((m.data[0] - (10.5f64 / 30.0 / (10.5 / 10.0)).ln()).abs() < 1e-12);
+        // Unseen, and missing without a missing bin in training: neutral.
+        assert_eq!(m.data[1..], [0.0, 0.0]);
     }
 }

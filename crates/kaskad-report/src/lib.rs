@@ -80,6 +80,9 @@ pub struct VersionRow {
     /// `full` (fitted from scratch) or `incremental` (updated from the
     /// previous version of its family).
     pub mode: String,
+    /// The preprocessing variant (`onehot`, `ordinal`, `woe`); empty for
+    /// versions registered before variants were searched.
+    pub variant: String,
     /// Per sensitive column: demographic-parity and equalized-odds
     /// differences on the hold-out, as text; empty when none is configured.
     pub fairness: String,

@@ -199,7 +199,11 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
                 format!(
                     "{}<br><span class=\"note\">{}</span>",
                     escape(&v.algorithm),
-                    escape(&v.mode)
+                    if v.variant.is_empty() {
+                        escape(&v.mode)
+                    } else {
+                        format!("{} · {}", escape(&v.mode), escape(&v.variant))
+                    }
                 ),
                 if v.fairness.is_empty() {
                     params(&v.params)

@@ -30,6 +30,7 @@ fn sample() -> ReportData {
         version: v,
         algorithm: "logistic".into(),
         mode: "full".into(),
+        variant: "woe".into(),
         fairness: String::new(),
         params: r#"{"c": 0.5, "max_iter": 200}"#.into(),
         auc,

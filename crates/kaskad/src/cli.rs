@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use kaskad_core::config::Encoding;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +143,9 @@ pub struct BenchTrainArgs {
     /// Override a hyperparameter, e.g. `--param c=0.1`; repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// Preprocessing variant: onehot, ordinal or woe.
+    #[arg(long, default_value = "onehot", value_parser = parse_variant)]
+    pub variant: Encoding,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -296,4 +300,10 @@ pub struct DemoArgs {
     /// Home to create (must not exist yet, or be empty).
     #[arg(long, env = "KASKAD_HOME", default_value = "kaskad-demo")]
     pub home: PathBuf,
+}
+
+/// A `prepare.variants` value, spelled as in `kaskad.toml`.
+fn parse_variant(text: &str) -> Result<Encoding, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| format!("{text:?}: expected onehot, ordinal or woe"))
 }

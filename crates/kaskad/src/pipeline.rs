@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use kaskad_analyze::{Reference, assess_and_clean, drift};
 use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
-use kaskad_core::config::{Options, TrainOptions};
+use kaskad_core::config::{Encoding, Options, TrainOptions};
 use kaskad_core::{ColumnData, ColumnKind, Frame, binary_target};
 use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
 use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
@@ -90,6 +90,8 @@ fn stage<T>(
 /// A candidate of one family, fitted and measured on the hold-out.
 struct Candidate {
     params: Hyperparams,
+    /// The preprocessing variant the model reads.
+    variant: Encoding,
     cv_auc: Option<f64>,
     artifact: ModelArtifact,
     metrics: Metrics,
@@ -252,7 +254,9 @@ impl Pipeline<'_> {
         let run = self.catalog.start_run(None)?;
         let result = (|| {
             let (data, _) = self.prepare(None)?;
-            let candidates = vec![self.fit_fresh(&data, params, None)?];
+            // One candidate, so no search: the first configured variant.
+            let variant = self.options.prepare.variants()[0];
+            let candidates = vec![self.fit_fresh(&data, params, variant, None)?];
             let promotion = if promote {
                 Promotion::Always
             } else {
@@ -500,8 +504,9 @@ impl Pipeline<'_> {
                 .iter()
                 .map(|c| {
                     format!(
-                        "{} {} cv AUC {}",
+                        "{} {} {} cv AUC {}",
                         describe_params(&c.params),
+                        c.variant,
                         match c.artifact.mode {
                             TrainMode::Full => "full",
                             TrainMode::Incremental => "incremental",
@@ -592,9 +597,16 @@ impl Pipeline<'_> {
         if previous.train_rows == 0 || previous.train_rows > rows {
             return Ok(None);
         }
+        // Versions registered before variants were searched do not name
+        // theirs; their preprocessing still tells.
+        let variant = latest
+            .metrics
+            .get("variant")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_else(|| previous.preprocessor.variant());
         let start = Instant::now();
-        // The previous preprocessing is kept: the model's inputs must mean
-        // what they meant when it learned.
+        // The previous preprocessing (and so its variant) is kept: the
+        // model's inputs must mean what they meant when it learned.
         let Ok(all_x) = previous.preprocessor.transform(&data.train_x) else {
             return Ok(None);
         };
@@ -619,11 +631,12 @@ impl Pipeline<'_> {
             trained_on: data.trained_on.clone(),
             ..previous
         };
-        Ok(Some(self.candidate(artifact, None, start, data)?))
+        Ok(Some(self.candidate(artifact, variant, None, start, data)?))
     }
 
-    /// The hyperparameter search with time-series CV for `algorithms`, then
-    /// each family's best fitted from scratch on the training rows.
+    /// The search over preprocessing variants × hyperparameters with
+    /// time-series CV for `algorithms`, then each family's best pair fitted
+    /// from scratch on the training rows. Ties go to the variant listed first.
     fn search(
         &self,
         data: &TrainingData,
@@ -633,37 +646,53 @@ impl Pipeline<'_> {
         let mut train_options = options.train.clone();
         train_options.algorithms = algorithms.to_vec();
         let folds = time_series_folds(data.train_y.len(), options.validate.cv_folds);
-        let mut best: Vec<(Hyperparams, Option<f64>)> = Vec::new();
-        for params in grid(&train_options) {
-            let cv = cross_validate(&data.train_x, &data.train_y, &folds, &params, options);
-            match best
-                .iter_mut()
-                .find(|(p, _)| p.algorithm() == params.algorithm())
-            {
-                Some(slot) if cv.unwrap_or(f64::MIN) > slot.1.unwrap_or(f64::MIN) => {
-                    *slot = (params, cv)
+        let grid = grid(&train_options);
+        let mut best: Vec<(Hyperparams, Encoding, Option<f64>)> = Vec::new();
+        for variant in options.prepare.variants() {
+            let aucs = cross_validate(
+                &data.train_x,
+                &data.train_y,
+                &folds,
+                &grid,
+                variant,
+                options,
+            );
+            for (params, cv) in grid.iter().zip(aucs) {
+                match best
+                    .iter_mut()
+                    .find(|(p, _, _)| p.algorithm() == params.algorithm())
+                {
+                    Some(slot) if cv.unwrap_or(f64::MIN) > slot.2.unwrap_or(f64::MIN) => {
+                        *slot = (params.clone(), variant, cv)
+                    }
+                    Some(_) => {}
+                    None => best.push((params.clone(), variant, cv)),
                 }
-                Some(_) => {}
-                None => best.push((params, cv)),
             }
         }
         best.into_iter()
-            .map(|(params, cv_auc)| self.fit_fresh(data, params, cv_auc))
+            .map(|(params, variant, cv_auc)| self.fit_fresh(data, params, variant, cv_auc))
             .collect()
     }
 
-    /// Preprocessing and model of `params` fitted from scratch on the
-    /// training rows, as a scored candidate.
+    /// The `variant` preprocessing and the model of `params` fitted from
+    /// scratch on the training rows, as a scored candidate.
     fn fit_fresh(
         &self,
         data: &TrainingData,
         params: Hyperparams,
+        variant: Encoding,
         cv_auc: Option<f64>,
     ) -> Result<Candidate, StageFailure> {
         let options = self.options;
         let start = Instant::now();
-        let preprocessor = kaskad_prepare::Preprocessor::fit(&data.train_x, &options.prepare)
-            .map_err(|e| fail("train", e))?;
+        let preprocessor = kaskad_prepare::Preprocessor::fit(
+            &data.train_x,
+            variant,
+            Some(&data.train_y),
+            &options.prepare,
+        )
+        .map_err(|e| fail("train", e))?;
         let x = preprocessor
             .transform(&data.train_x)
             .map_err(|e| fail("train", e))?;
@@ -684,13 +713,14 @@ impl Pipeline<'_> {
             train_rows: data.train_y.len(),
             mode: TrainMode::Full,
         };
-        self.candidate(artifact, cv_auc, start, data)
+        self.candidate(artifact, variant, cv_auc, start, data)
     }
 
     /// Scores a fitted artifact on the hold-out; `start` is when its fit began.
     fn candidate(
         &self,
         artifact: ModelArtifact,
+        variant: Encoding,
         cv_auc: Option<f64>,
         start: Instant,
         data: &TrainingData,
@@ -700,6 +730,7 @@ impl Pipeline<'_> {
         let metrics = evaluate(&data.test_y, &scores, self.options.validate.threshold);
         Ok(Candidate {
             params: artifact.params.clone(),
+            variant,
             cv_auc,
             artifact,
             metrics,
@@ -780,6 +811,15 @@ impl Pipeline<'_> {
             let mut metrics = json!(candidate.metrics);
             metrics["cv_auc"] = json!(candidate.cv_auc);
             metrics["mode"] = json!(candidate.artifact.mode);
+            metrics["variant"] = json!(candidate.variant);
+            let ivs = candidate.artifact.preprocessor.information_values();
+            if !ivs.is_empty() {
+                // Strongest predictor first, for the summary and `models show`.
+                metrics["information_values"] = ivs
+                    .iter()
+                    .map(|(column, iv)| json!({"column": column, "iv": iv}))
+                    .collect();
+            }
             metrics["fairness"] = json!(fairness[i]);
             let new = NewVersion {
                 name: name.clone(),
@@ -798,8 +838,9 @@ impl Pipeline<'_> {
                 .register(version, &new, aliases)
                 .map_err(|e| err(&e))?;
             lines.push(format!(
-                "{name}@{version} {} hold-out AUC {auc:.4}",
-                candidate.params.algorithm()
+                "{name}@{version} {} ({}) hold-out AUC {auc:.4}",
+                candidate.params.algorithm(),
+                candidate.variant
             ));
             if promote {
                 promoted = Some(format!("{name}@{version}"));
@@ -885,16 +926,19 @@ struct TrainingData {
     trained_on: Vec<i64>,
 }
 
-/// Mean AUC over time-series folds; folds whose training or test part has a
-/// single class are skipped (AUC is undefined there). `None` if all are.
+/// For every entry of `grid`, its mean AUC over time-series folds with the
+/// `variant` preprocessing; folds whose training or test part has a single
+/// class are skipped (AUC is undefined there). `None` if all are. Each fold's
+/// preprocessing is fitted once and shared by the whole grid.
 fn cross_validate(
     x: &Frame,
     y: &[u8],
     folds: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
-    params: &Hyperparams,
+    grid: &[Hyperparams],
+    variant: Encoding,
     options: &Options,
-) -> Option<f64> {
-    let mut aucs = Vec::new();
+) -> Vec<Option<f64>> {
+    let mut aucs: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
     for (train, test) in folds {
         let both = |r: &std::ops::Range<usize>| {
             let p = y[r.clone()].iter().filter(|&&v| v == 1).count();
@@ -906,18 +950,25 @@ fn cross_validate(
         let train_rows: Vec<usize> = train.clone().collect();
         let test_rows: Vec<usize> = test.clone().collect();
         let fold_x = x.take(&train_rows);
-        let Ok(pre) = kaskad_prepare::Preprocessor::fit(&fold_x, &options.prepare) else {
+        let fold_y = &y[train.clone()];
+        let Ok(pre) =
+            kaskad_prepare::Preprocessor::fit(&fold_x, variant, Some(fold_y), &options.prepare)
+        else {
             continue;
         };
         let (Ok(xt), Ok(xv)) = (pre.transform(&fold_x), pre.transform(&x.take(&test_rows))) else {
             continue;
         };
-        let Ok(model) = fit(&xt, &y[train.clone()], params, options.train.seed) else {
-            continue;
-        };
-        aucs.push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+        for (params, aucs) in grid.iter().zip(&mut aucs) {
+            let Ok(model) = fit(&xt, fold_y, params, options.train.seed) else {
+                continue;
+            };
+            aucs.push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+        }
     }
-    (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+    aucs.into_iter()
+        .map(|a| (!a.is_empty()).then(|| a.iter().sum::<f64>() / a.len() as f64))
+        .collect()
 }
 
 /// The group of every row for each sensitive column: categories as they

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kaskad_core::config::PrepareOptions;
+use kaskad_core::config::{Encoding, PrepareOptions};
 use kaskad_core::{Column, ColumnData, Frame, binary_target, read_csv};
 use kaskad_onnx::proto::{ModelProto, ValueInfoProto, data_type, tensor_shape_proto, type_proto};
 use kaskad_onnx::{OPSET, OUTPUT, export, export_to};
@@ -35,12 +35,13 @@ fn credit_data() -> (Frame, Vec<u8>) {
 fn artifact(
     frame: &Frame,
     y: &[u8],
-    prepare: &PrepareOptions,
+    (variant, prepare): &(Encoding, PrepareOptions),
     params: Hyperparams,
 ) -> ModelArtifact {
     let rows: Vec<usize> = (0..TRAIN_ROWS).collect();
     let train = frame.take(&rows);
-    let preprocessor = Preprocessor::fit(&train, prepare).unwrap();
+    let preprocessor =
+        Preprocessor::fit(&train, *variant, Some(&y[..TRAIN_ROWS]), prepare).unwrap();
     let x = preprocessor.transform(&train).unwrap();
     let model = kaskad_train::fit(&x, &y[..TRAIN_ROWS], &params, 7).unwrap();
     // Through the serialized form, as `ModelArtifact::load` reads it: any
@@ -261,7 +262,7 @@ fn onnxruntime_agrees(model: &Path, inputs: &Path, expected: &Path) {
     );
 }
 
-fn exports_and_agrees(prepare: PrepareOptions, params: Hyperparams) {
+fn exports_and_agrees(prepare: (Encoding, PrepareOptions), params: Hyperparams) {
     let (frame, y) = credit_data();
     agrees(&artifact(&frame, &y, &prepare, params), &frame);
 }
@@ -287,24 +288,50 @@ fn agrees(artifact: &ModelArtifact, frame: &Frame) {
     onnxruntime_agrees(&model, &inputs, &expected);
 }
 
-fn onehot() -> PrepareOptions {
-    PrepareOptions::default()
+fn onehot() -> (Encoding, PrepareOptions) {
+    (Encoding::OneHot, PrepareOptions::default())
 }
 
 /// Ordinal codes, rarer levels pooled and no scaling: the other branches
 /// of the preprocessing.
-fn ordinal() -> PrepareOptions {
-    PrepareOptions {
-        encoding: "ordinal".into(),
-        min_category_share: 0.05,
-        scale: false,
-        ..PrepareOptions::default()
-    }
+fn ordinal() -> (Encoding, PrepareOptions) {
+    (
+        Encoding::Ordinal,
+        PrepareOptions {
+            min_category_share: 0.05,
+            scale: false,
+            ..PrepareOptions::default()
+        },
+    )
+}
+
+/// Weight of evidence: `credit_data.csv` has missing numbers (their own
+/// bin) and rare levels (neutral, like the unseen ones of [`edge_rows`]).
+fn woe() -> (Encoding, PrepareOptions) {
+    (Encoding::Woe, PrepareOptions::default())
 }
 
 #[test]
 fn logistic_regression_with_one_hot_levels() {
     exports_and_agrees(onehot(), Hyperparams::Lr { c: 1.0 });
+}
+
+#[test]
+fn logistic_regression_with_weight_of_evidence() {
+    exports_and_agrees(woe(), Hyperparams::Lr { c: 1.0 });
+}
+
+#[test]
+fn gradient_boosting_with_weight_of_evidence() {
+    exports_and_agrees(
+        woe(),
+        Hyperparams::Gbdt {
+            n_trees: 30,
+            learning_rate: 0.1,
+            max_leaves: 7,
+            min_samples_leaf: 20,
+        },
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let (test_x, test_y) = labelled(&args.test, &args.target, &args.positive)?;
 
     let start = Instant::now();
-    let preprocessor = Preprocessor::fit(&train_x, &options.prepare)?;
+    let preprocessor = Preprocessor::fit(&train_x, args.variant, Some(&train_y), &options.prepare)?;
     let x = preprocessor.transform(&train_x)?;
     let prepare_seconds = start.elapsed().as_secs_f64();
     let model = fit(&x, &train_y, &params, options.train.seed)?;
@@ -37,6 +37,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let report = json!({
         "algorithm": params.algorithm(),
         "params": params,
+        "variant": args.variant,
         "train_rows": train_x.n_rows(),
         "test_rows": test_x.n_rows(),
         "features": preprocessor.feature_names().len(),

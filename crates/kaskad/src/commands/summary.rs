@@ -135,6 +135,11 @@ fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
             .and_then(Value::as_str)
             .unwrap_or("full")
             .to_string(),
+        variant: m
+            .get("variant")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         fairness: m
             .get("fairness")
             .and_then(Value::as_array)

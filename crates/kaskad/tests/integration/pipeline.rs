@@ -422,3 +422,74 @@ fn train_registers_one_candidate_and_export_writes_its_onnx_graph() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("knn models cannot be exported"));
 }
+
+#[test]
+fn preprocessing_variants_are_searched_with_the_hyperparameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    let out = kaskad(&[
+        "init",
+        "--home",
+        h,
+        "--dataset",
+        data("germancredit.csv").to_str().unwrap(),
+        "--target",
+        "creditability",
+        "--positive",
+        "bad",
+        "--batch-rows",
+        "500",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace(
+            "variants = [\"onehot\"]",
+            "variants = [\"onehot\", \"woe\"]",
+        )
+        .replace("mode = \"auto\"", "mode = \"incremental\"");
+    assert!(toml.contains("variants = [\"onehot\", \"woe\"]"), "{toml}");
+    std::fs::write(&toml_path, toml).unwrap();
+    let out = kaskad(&["update", "--home", h, "--all"]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+
+    let models: Value =
+        serde_json::from_str(&stdout(&kaskad(&["models", "--home", h, "--json"]))).unwrap();
+    let models = models.as_array().unwrap();
+    assert_eq!(models.len(), 6, "three families, two batches");
+    let variant = |m: &Value| m["metrics"]["variant"].as_str().unwrap().to_string();
+    for m in models {
+        assert!(
+            ["onehot", "woe"].contains(&variant(m).as_str()),
+            "{}",
+            m["metrics"]
+        );
+        let ivs = &m["metrics"]["information_values"];
+        if variant(m) == "woe" {
+            let ivs = ivs.as_array().unwrap();
+            assert_eq!(ivs.len(), 20, "one per feature column");
+            let iv = |i: usize| ivs[i]["iv"].as_f64().unwrap();
+            assert!(iv(0) >= iv(1) && iv(0) > 0.1, "strongest first: {ivs:?}");
+        } else {
+            assert!(ivs.is_null());
+        }
+    }
+    // The second batch updates LR and kNN in place: same preprocessing, so
+    // the same variant; the tree always refits and searches again.
+    for m in &models[3..] {
+        if m["algorithm"] != "tree" {
+            assert_eq!(m["metrics"]["mode"], "incremental");
+            let previous = models[..3]
+                .iter()
+                .find(|p| p["algorithm"] == m["algorithm"])
+                .unwrap();
+            assert_eq!(variant(m), variant(previous), "{}", m["algorithm"]);
+        }
+    }
+    let out = kaskad(&["summary", "--home", h]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(last_line(&out)).unwrap();
+    assert!(html.contains("· woe") || html.contains("· onehot"));
+}
