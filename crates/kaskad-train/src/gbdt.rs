@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::logistic::{sigmoid, softplus};
+use crate::shap::{ShapTree, tree_shap};
 
 /// Value bins per feature. NaN takes one more, so every bin index fits a `u8`.
 const MAX_BINS: usize = 255;
@@ -83,8 +84,8 @@ pub struct BoostedTree {
     pub threshold: Vec<f64>,
     pub missing_left: Vec<bool>,
     /// A leaf's output (learning rate included); for a split, the mean
-    /// output of the training rows below it, which path contributions
-    /// difference along a row's path.
+    /// output of the training rows below it (so the root's value is the
+    /// tree's expected output).
     pub value: Vec<f64>,
     /// Training rows that reached the node: the cover exact TreeSHAP weighs
     /// paths by, kept so models registered now can be explained that way.
@@ -196,25 +197,17 @@ impl GradientBoosting {
         self.base_score + self.trees.iter().map(|t| t.value[0]).sum::<f64>()
     }
 
-    /// Per-feature contributions to the raw score (log-odds), by path
-    /// attribution (Saabas): along a row's path through every tree, the
-    /// change in the node's mean output at each split is credited to the
-    /// split's feature, so [`Self::expected_value`] plus a row's
-    /// contributions equals its raw score. Cheap, but not Shapley values: it
-    /// favours features split on near the leaves. Exact TreeSHAP (which
-    /// [`BoostedTree::cover`] is kept for) is left for later.
+    /// Exact TreeSHAP values of the raw score (log-odds), tree by tree:
+    /// [`Self::expected_value`] plus a row's contributions equals its raw
+    /// score, and each value is the feature's Shapley value under the
+    /// path-dependent expectation (children weighted by [`BoostedTree::cover`]).
     pub fn contributions(&self, x: &Matrix) -> Matrix {
         let mut out = Matrix::zeros(x.rows, x.cols);
         for i in 0..x.rows {
             let row = x.row(i);
-            let credit = &mut out.data[i * x.cols..(i + 1) * x.cols];
+            let phi = &mut out.data[i * x.cols..(i + 1) * x.cols];
             for tree in &self.trees {
-                let mut at = 0;
-                while tree.children[at] != 0 {
-                    let next = tree.next(at, row);
-                    credit[tree.feature[at] as usize] += tree.value[next] - tree.value[at];
-                    at = next;
-                }
+                tree_shap(tree, row, phi);
             }
         }
         out
@@ -311,6 +304,26 @@ impl BoostedTree {
             at = self.next(at, row);
         }
         at
+    }
+}
+
+impl ShapTree for BoostedTree {
+    fn step(&self, node: usize, row: &[f64]) -> Option<(usize, usize, usize)> {
+        let left = self.children[node] as usize;
+        if left == 0 {
+            return None;
+        }
+        let taken = self.next(node, row);
+        let other = if taken == left { left + 1 } else { left };
+        Some((self.feature[node] as usize, taken, other))
+    }
+
+    fn cover(&self, node: usize) -> f64 {
+        f64::from(self.cover[node])
+    }
+
+    fn leaf_value(&self, node: usize) -> f64 {
+        self.value[node]
     }
 }
 
@@ -892,6 +905,26 @@ mod tests {
         let model = GradientBoosting::fit(&x, &y, &params(200)).unwrap();
         assert!(model.trees.len() >= 20, "{} trees", model.trees.len());
         assert!(model.trees.len() < 200, "{} trees", model.trees.len());
+    }
+
+    #[test]
+    fn contributions_are_the_exact_shapley_values_with_missing_values() {
+        let (mut x, y) = crate::testdata::logistic(1_500, 14);
+        for i in (0..x.rows).step_by(5) {
+            x.data[i * x.cols + 1] = f64::NAN;
+        }
+        let model = GradientBoosting::fit(&x, &y, &params(5)).unwrap();
+        let c = model.contributions(&x);
+        for i in (0..x.rows).step_by(101) {
+            let mut exact = vec![0.0; x.cols];
+            for tree in &model.trees {
+                let phi = crate::shap::brute_force::shapley(tree, x.row(i));
+                exact.iter_mut().zip(phi).for_each(|(e, p)| *e += p);
+            }
+            for (got, want) in c.row(i).iter().zip(&exact) {
+                assert!((got - want).abs() < 1e-12, "row {i}: {got} vs {want}");
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod linalg;
 mod logistic;
 mod mlp;
 mod params;
+mod shap;
 mod tree;
 
 use kaskad_prepare::Matrix;
@@ -54,11 +55,11 @@ impl Model {
         }
     }
 
-    /// Per-row, per-feature contributions to the score, where the family
-    /// has exact ones: linear SHAP for LR (log-odds, against the training
-    /// mean), path contributions for the tree (probability, from the root's
-    /// rate), path contributions for boosted trees (log-odds, from the
-    /// expected raw score). `None` for kNN, whose explanation is its neighbours.
+    /// Per-row, per-feature SHAP values, where the family has exact ones:
+    /// linear SHAP for LR (log-odds, against the training mean), TreeSHAP
+    /// for the tree (probability, from the root's rate) and for boosted
+    /// trees (log-odds, from the expected raw score). `None` for kNN, whose
+    /// explanation is its neighbours, and for the MLP.
     pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
         match self {
             Model::Lr(m) => Some(m.contributions(x)),

@@ -1,6 +1,8 @@
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
+use crate::shap::{ShapTree, tree_shap};
+
 /// A CART classification tree grown with Gini impurity.
 ///
 /// Split search runs on histograms: each feature is cut into at most
@@ -154,34 +156,13 @@ impl DecisionTree {
         }
     }
 
-    /// Path contributions (Saabas): along each row's path, the change in the
-    /// positive rate at every split is credited to the split's feature, so
-    /// the root rate plus a row's contributions equals its score.
+    /// Exact TreeSHAP values of the probability: the root's rate (the
+    /// cover-weighted mean of the leaves) plus a row's contributions equals
+    /// its score.
     pub fn contributions(&self, x: &Matrix) -> Matrix {
         let mut out = Matrix::zeros(x.rows, x.cols);
-        let rate = |n: &Node| match n {
-            Node::Leaf { probability, .. } | Node::Split { probability, .. } => *probability,
-        };
         for i in 0..x.rows {
-            let row = x.row(i);
-            let mut at = 0;
-            while let Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-                probability,
-                ..
-            } = &self.nodes[at]
-            {
-                let next = if row[*feature] <= *threshold {
-                    *left
-                } else {
-                    *right
-                };
-                out.data[i * x.cols + feature] += rate(&self.nodes[next]) - probability;
-                at = next;
-            }
+            tree_shap(self, x.row(i), &mut out.data[i * x.cols..(i + 1) * x.cols]);
         }
         out
     }
@@ -197,6 +178,37 @@ impl DecisionTree {
             }
         }
         below(&self.nodes, 0)
+    }
+}
+
+impl ShapTree for DecisionTree {
+    fn step(&self, node: usize, row: &[f64]) -> Option<(usize, usize, usize)> {
+        match &self.nodes[node] {
+            Node::Leaf { .. } => None,
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                ..
+            } => Some(if row[*feature] <= *threshold {
+                (*feature, *left, *right)
+            } else {
+                (*feature, *right, *left)
+            }),
+        }
+    }
+
+    fn cover(&self, node: usize) -> f64 {
+        match &self.nodes[node] {
+            Node::Leaf { samples, .. } | Node::Split { samples, .. } => *samples as f64,
+        }
+    }
+
+    fn leaf_value(&self, node: usize) -> f64 {
+        match &self.nodes[node] {
+            Node::Leaf { probability, .. } | Node::Split { probability, .. } => *probability,
+        }
     }
 }
 
@@ -321,6 +333,19 @@ mod tests {
         let c = tree.contributions(&x);
         for (i, score) in scores.iter().enumerate() {
             assert!((root + c.row(i).iter().sum::<f64>() - score).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn contributions_are_the_exact_shapley_values() {
+        let (x, y) = crate::testdata::logistic(1_000, 13);
+        let tree = DecisionTree::fit(&x, &y, 5, 10);
+        let c = tree.contributions(&x);
+        for i in (0..x.rows).step_by(97) {
+            let exact = crate::shap::brute_force::shapley(&tree, x.row(i));
+            for (got, want) in c.row(i).iter().zip(&exact) {
+                assert!((got - want).abs() < 1e-12, "row {i}: {got} vs {want}");
+            }
         }
     }
 
