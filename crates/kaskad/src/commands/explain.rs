@@ -27,10 +27,10 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let explanation = match &artifact.model {
         Model::Lr(lr) => scorecard(&artifact, &lr.coefficients, lr.intercept, args),
         Model::Tree(tree) => {
-            let features: Vec<(String, Option<(f64, f64)>)> = names
+            let features: Vec<(String, Reading)> = names
                 .iter()
                 .cloned()
-                .zip(numeric_scaling(&artifact))
+                .zip(feature_readings(&artifact))
                 .collect();
             let mut text = String::new();
             render_tree(&tree.nodes, 0, 0, &features, &mut text);
@@ -82,26 +82,39 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
 /// Scorecard points in the usual convention: higher is safer; `pdo` points
 /// double the odds of good; `base` points at `odds`:1 good to bad. Points
 /// of a one-hot level or missing flag are those of the row that has it;
-/// a numeric feature gets points per unit of the raw column.
+/// a numeric feature gets points per unit of the raw column; a
+/// weight-of-evidence feature gets points per bin, the classic scorecard.
 fn scorecard(artifact: &ModelArtifact, w: &[f64], intercept: f64, args: &ExplainArgs) -> Value {
     let factor = args.pdo / std::f64::consts::LN_2;
     let offset = args.base - factor * args.odds.ln();
     let names = artifact.preprocessor.feature_names();
-    let per_unit = numeric_scaling(artifact);
+    let readings = feature_readings(artifact);
     let features: Vec<Value> = names
         .iter()
         .zip(w)
-        .zip(&per_unit)
-        .map(|((name, &coefficient), unit)| match unit {
-            Some((_, scale)) => json!({
+        .zip(&readings)
+        .map(|((name, &coefficient), reading)| match reading {
+            Reading::Scaled { scale, .. } => json!({
                 "feature": name,
                 "coefficient": coefficient,
                 "points_per_unit": -factor * coefficient / scale,
             }),
-            None => json!({
+            Reading::Flag => json!({
                 "feature": name,
                 "coefficient": coefficient,
                 "points": -factor * coefficient,
+            }),
+            Reading::Woe(view) => json!({
+                "feature": name,
+                "coefficient": coefficient,
+                "bins": woe_bins(*view)
+                    .into_iter()
+                    .map(|(bin, woe)| json!({
+                        "bin": bin,
+                        "woe": woe,
+                        "points": -factor * coefficient * woe,
+                    }))
+                    .collect::<Vec<_>>(),
             }),
         })
         .collect();
@@ -109,15 +122,23 @@ fn scorecard(artifact: &ModelArtifact, w: &[f64], intercept: f64, args: &Explain
         "intercept": intercept,
         "scorecard": {"base": args.base, "pdo": args.pdo, "odds": args.odds},
         // Points of a row whose features all sit at 0 (the training mean of
-        // every scaled number; no level present).
+        // every scaled number; no level present; WoE 0, the neutral bin).
         "base_points": offset - factor * intercept,
         "features": features,
     })
 }
 
-/// `(mean, scale)` of every feature that is a numeric column's scaled
-/// value; `None` for 0/1 features (levels, missing flags).
-fn numeric_scaling(artifact: &ModelArtifact) -> Vec<Option<(f64, f64)>> {
+/// How a feature's value reads in terms of its raw column.
+enum Reading<'a> {
+    /// A numeric column's scaled value: `(raw - mean) / scale`.
+    Scaled { mean: f64, scale: f64 },
+    /// A 0/1 feature: a level or a missing flag.
+    Flag,
+    /// The weight of evidence of the column's bin.
+    Woe(EncoderView<'a>),
+}
+
+fn feature_readings(artifact: &ModelArtifact) -> Vec<Reading<'_>> {
     let views: Vec<EncoderView<'_>> = artifact.preprocessor.encoders().map(|(_, v)| v).collect();
     let sources = artifact.preprocessor.feature_sources();
     sources
@@ -126,11 +147,51 @@ fn numeric_scaling(artifact: &ModelArtifact) -> Vec<Option<(f64, f64)>> {
         .map(|(j, &source)| {
             let first = j == 0 || sources[j - 1] != source;
             match views[source] {
-                EncoderView::Numeric { mean, scale, .. } if first => Some((mean, scale)),
-                _ => None,
+                EncoderView::Numeric { mean, scale, .. } if first => {
+                    Reading::Scaled { mean, scale }
+                }
+                view @ (EncoderView::WoeNumeric { .. } | EncoderView::WoeCategorical { .. }) => {
+                    Reading::Woe(view)
+                }
+                _ => Reading::Flag,
             }
         })
         .collect()
+}
+
+/// Every bin of a weight-of-evidence column, described, with its WoE.
+fn woe_bins(view: EncoderView<'_>) -> Vec<(String, f64)> {
+    let mut bins = Vec::new();
+    let missing = match view {
+        EncoderView::WoeNumeric {
+            edges,
+            woe,
+            missing_woe,
+        } => {
+            for (k, &w) in woe.iter().enumerate() {
+                let bin = match (k.checked_sub(1).map(|i| edges[i]), edges.get(k)) {
+                    (None, Some(high)) => format!("<= {high}"),
+                    (Some(low), Some(high)) => format!("({low}, {high}]"),
+                    (Some(low), None) => format!("> {low}"),
+                    (None, None) => "any".to_string(),
+                };
+                bins.push((bin, w));
+            }
+            missing_woe
+        }
+        EncoderView::WoeCategorical {
+            levels,
+            woe,
+            missing_woe,
+        } => {
+            bins.extend(levels.iter().cloned().zip(woe.iter().copied()));
+            bins.push(("other or unseen".to_string(), 0.0));
+            missing_woe
+        }
+        _ => return bins,
+    };
+    bins.push(("missing".to_string(), missing));
+    bins
 }
 
 /// Thresholds in raw units: a scaled number is mapped back, a 0/1 feature
@@ -139,7 +200,7 @@ fn render_tree(
     nodes: &[Node],
     at: usize,
     depth: usize,
-    features: &[(String, Option<(f64, f64)>)],
+    features: &[(String, Reading<'_>)],
     out: &mut String,
 ) {
     let indent = "  ".repeat(depth);
@@ -158,10 +219,13 @@ fn render_tree(
             samples,
             ..
         } => {
-            let (name, scaling) = &features[*feature];
-            let condition = match scaling {
-                Some((mean, scale)) => format!("{name} <= {:.4}", threshold * scale + mean),
-                None => format!("not {name}"),
+            let (name, reading) = &features[*feature];
+            let condition = match reading {
+                Reading::Scaled { mean, scale } => {
+                    format!("{name} <= {:.4}", threshold * scale + mean)
+                }
+                Reading::Woe(_) => format!("{name} <= {threshold:.4}"),
+                Reading::Flag => format!("not {name}"),
             };
             out.push_str(&format!("{indent}if {condition} ({samples} rows)\n"));
             render_tree(nodes, *left, depth + 1, features, out);

@@ -77,3 +77,47 @@ fn explanations_read_in_raw_units_and_points() {
         }
     }
 }
+
+#[test]
+fn a_weight_of_evidence_model_explains_as_points_per_bin() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("variants = [\"onehot\"]", "variants = [\"woe\"]")
+        .replace(
+            "algorithms = [\"lr\", \"tree\", \"knn\"]",
+            "algorithms = [\"lr\"]",
+        );
+    std::fs::write(&toml_path, toml).unwrap();
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+    let out = kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        "default_risk@1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lr: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let e = &lr["explanation"];
+    let factor = e["scorecard"]["pdo"].as_f64().unwrap() / std::f64::consts::LN_2;
+    let features = e["features"].as_array().unwrap();
+    let income = features
+        .iter()
+        .find(|f| f["feature"] == "Income_woe")
+        .unwrap();
+    let w = income["coefficient"].as_f64().unwrap();
+    let bins = income["bins"].as_array().unwrap();
+    assert!(bins.len() > 2, "{bins:?}");
+    assert_eq!(bins.last().unwrap()["bin"], "missing");
+    for bin in bins {
+        let woe = bin["woe"].as_f64().unwrap();
+        assert!((bin["points"].as_f64().unwrap() + factor * w * woe).abs() < 1e-9);
+    }
+}
