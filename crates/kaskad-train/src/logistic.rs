@@ -254,6 +254,50 @@ mod tests {
     }
 
     #[test]
+    fn matches_scikit_learn() {
+        // The data and numbers of bench/peers/reference_values.py
+        // (scikit-learn 1.7, LogisticRegression(C=1, tol=1e-12)).
+        let rows = 60;
+        let data: Vec<f64> = (0..rows)
+            .flat_map(|i| {
+                [
+                    (i % 7) as f64 - 3.0,
+                    ((i * 3) % 11) as f64 / 2.0,
+                    ((i * 5) % 13) as f64 - 6.0,
+                ]
+            })
+            .collect();
+        let y: Vec<u8> = (0..rows)
+            .map(|i| u8::from((i * 7) % 10 < 3 + (i % 7) / 2))
+            .collect();
+        let x = Matrix {
+            rows,
+            cols: 3,
+            data,
+        };
+        let model = LogisticRegression::fit(&x, &y, 1.0).unwrap();
+        let coefficients = [
+            0.21000063798823432,
+            5.9906644043630776e-05,
+            -0.06887619692432097,
+        ];
+        for (got, want) in model.coefficients.iter().zip(coefficients) {
+            assert!((got - want).abs() < 1e-7, "{got} vs {want}");
+        }
+        assert!((model.intercept - -0.33377353959014344).abs() < 1e-7);
+        let p = model.predict_proba(&x.take_rows(&[0, 1, 2, 3]));
+        let expected = [
+            0.36574417428311506,
+            0.33518888395022595,
+            0.3059548985504043,
+            0.48550427029373483,
+        ];
+        for (got, want) in p.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-8, "{got} vs {want}");
+        }
+    }
+
+    #[test]
     fn separable_data_still_fits() {
         let x = Matrix {
             rows: 4,

@@ -350,6 +350,70 @@ mod tests {
     }
 
     #[test]
+    fn shap_values_match_the_shap_library() {
+        // The tree of bench/peers/reference_values.py; the numbers are
+        // shap 0.51's TreeExplainer (path-dependent) on it.
+        let split = |feature, threshold, left, right, samples, probability| Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+            samples,
+            probability,
+        };
+        let leaf = |samples, probability| Node::Leaf {
+            samples,
+            probability,
+        };
+        let tree = DecisionTree {
+            nodes: vec![
+                split(0, 0.5, 1, 2, 100, 0.3),
+                split(1, 1.5, 3, 4, 60, 0.2),
+                split(0, 2.5, 5, 6, 40, 0.45),
+                leaf(20, 0.1),
+                split(2, 0.0, 7, 8, 40, 0.25),
+                leaf(25, 0.6),
+                leaf(15, 0.2),
+                leaf(10, 0.7),
+                leaf(30, 0.1),
+            ],
+        };
+        let x = Matrix {
+            rows: 4,
+            cols: 3,
+            data: vec![0.0, 1.0, 0.5, 1.0, 2.0, -1.0, 3.0, 0.0, 1.0, 2.0, 5.0, -2.0],
+        };
+        let expected = [
+            [
+                -0.12666666666666665,
+                -0.03666666666666665,
+                -0.03666666666666667,
+            ],
+            [
+                0.16499999999999995,
+                0.030000000000000006,
+                0.10499999999999998,
+            ],
+            [
+                -0.05999999999999999,
+                -0.019999999999999993,
+                -0.019999999999999997,
+            ],
+            [
+                0.16499999999999995,
+                0.030000000000000006,
+                0.10499999999999998,
+            ],
+        ];
+        let c = tree.contributions(&x);
+        for (i, want) in expected.iter().enumerate() {
+            for (got, want) in c.row(i).iter().zip(want) {
+                assert!((got - want).abs() < 1e-12, "row {i}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
     fn respects_depth_and_leaf_size() {
         let (x, y) = crate::testdata::logistic(2_000, 6);
         let tree = DecisionTree::fit(&x, &y, 4, 50);
