@@ -197,6 +197,35 @@ fn ln_gamma(x: f64) -> f64 {
     -tmp + (2.506_628_274_631_000_5 * series / x).ln()
 }
 
+/// PSI of a score distribution against a reference one (e.g. training
+/// scores against the newest rows' scores), over `bins` quantile bins of
+/// the reference: the stability of what a model outputs.
+pub fn score_psi(reference: &[f64], current: &[f64], bins: usize) -> f64 {
+    let mut sorted: Vec<f64> = reference
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut edges: Vec<f64> = (1..bins)
+        .filter_map(|k| quantile(&sorted, k as f64 / bins as f64))
+        .collect();
+    edges.dedup();
+    let shares = |values: &[f64]| {
+        let mut counts = vec![0usize; edges.len() + 1];
+        let mut total = 0;
+        for v in values.iter().filter(|v| v.is_finite()) {
+            counts[edges.partition_point(|e| e < v)] += 1;
+            total += 1;
+        }
+        counts
+            .into_iter()
+            .map(|c| c as f64 / total.max(1) as f64)
+            .collect::<Vec<f64>>()
+    };
+    psi(&shares(reference), &shares(current))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +280,14 @@ mod tests {
         // A category the reference never saw: floored, large but finite.
         let (stat, _) = chi_square_statistic(&[0.5, 0.5, 0.0], &[40, 40, 20]);
         assert!(stat.is_finite() && stat > 100.0);
+    }
+
+    #[test]
+    fn score_psi_is_zero_for_the_same_scores_and_grows_with_a_shift() {
+        let scores: Vec<f64> = (0..1_000).map(|i| f64::from(i) / 1_000.0).collect();
+        assert!(score_psi(&scores, &scores, 10).abs() < 1e-12);
+        let shifted: Vec<f64> = scores.iter().map(|s| (s + 0.3).min(1.0)).collect();
+        assert!(score_psi(&scores, &shifted, 10) > 0.25);
     }
 
     #[test]

@@ -10,13 +10,15 @@
 use std::path::Path;
 use std::time::Instant;
 
-use kaskad_analyze::{Reference, assess_and_clean, drift};
+use kaskad_analyze::{Reference, assess_and_clean, drift, score_psi};
 use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
 use kaskad_core::config::{Encoding, Options, TrainOptions};
 use kaskad_core::{ColumnData, ColumnKind, Frame, binary_target};
 use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
 use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
-use kaskad_validate::{Fairness, Metrics, evaluate, holdout, roc_auc, time_series_folds};
+use kaskad_validate::{
+    Fairness, Metrics, calibration, evaluate, holdout, roc_auc, time_series_folds,
+};
 use serde_json::{Value, json};
 
 use crate::home::Home;
@@ -821,6 +823,21 @@ impl Pipeline<'_> {
                     .collect();
             }
             metrics["fairness"] = json!(fairness[i]);
+            metrics["calibration"] = json!(calibration(
+                &data.test_y,
+                &candidate.scores,
+                CALIBRATION_BINS
+            ));
+            // Stability of the output: training scores against the newest rows'.
+            let train_scores = candidate
+                .artifact
+                .score(&data.train_x)
+                .map_err(|e| err(&e))?;
+            metrics["score_psi"] = json!(score_psi(
+                &train_scores,
+                &candidate.scores,
+                CALIBRATION_BINS
+            ));
             let new = NewVersion {
                 name: name.clone(),
                 algorithm: candidate.params.algorithm().into(),
@@ -905,6 +922,9 @@ impl Pipeline<'_> {
         ))
     }
 }
+
+/// Bins of the calibration table and of the score PSI.
+const CALIBRATION_BINS: usize = 10;
 
 /// Who decides whether a registered candidate becomes champion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,12 +75,20 @@ fn credit_data_streams_trains_and_scores_within_noise_of_scikit_learn() {
             "precision",
             "recall",
             "f1",
+            "score_psi",
         ] {
             assert!(
                 m["metrics"][metric].as_f64().is_some(),
                 "{metric} missing in {m}"
             );
         }
+        let calibration = m["metrics"]["calibration"].as_array().unwrap();
+        assert_eq!(calibration.len(), 10);
+        let rows: u64 = calibration
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(rows, m["metrics"]["rows"].as_u64().unwrap());
     }
     let champions: Vec<&Value> = models
         .iter()
