@@ -114,6 +114,10 @@ pub(crate) fn fit_numeric(
     let woe = counts
         .iter()
         .map(|&c| {
+            // Only when training saw no number at all: nothing to weigh.
+            if c.total() == 0.0 {
+                return 0.0;
+            }
             let (w, term) = totals.woe(c);
             iv += term;
             w
@@ -319,6 +323,14 @@ mod tests {
         assert_eq!(bin_of(&fitted.edges, 24.0), 0);
         assert_eq!(bin_of(&fitted.edges, 24.5), 1);
         assert_eq!(bin_of(&fitted.edges, 1e9), 3);
+    }
+
+    #[test]
+    fn a_column_without_numbers_is_neutral_but_for_missing_values() {
+        let fitted = fit_numeric(&[f64::NAN; 4], &[0, 1, 0, 1], 10, true);
+        assert_eq!(fitted.woe, [0.0]);
+        assert_eq!(fitted.missing_woe, 0.0);
+        assert_eq!(fitted.iv, 0.0);
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct VersionRow {
     /// The preprocessing variant (`onehot`, `ordinal`, `woe`); empty for
     /// versions registered before variants were searched.
     pub variant: String,
+    /// The strongest predictors of a weight-of-evidence version:
+    /// `(column, information value)`, strongest first; empty otherwise.
+    pub strongest: Vec<(String, f64)>,
     /// Per sensitive column: demographic-parity and equalized-odds
     /// differences on the hold-out, as text; empty when none is configured.
     pub fairness: String,

@@ -205,14 +205,26 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
                         format!("{} · {}", escape(&v.mode), escape(&v.variant))
                     }
                 ),
-                if v.fairness.is_empty() {
-                    params(&v.params)
-                } else {
-                    format!(
-                        "{}<br><span class=\"note\">fairness: {}</span>",
-                        params(&v.params),
-                        escape(&v.fairness)
-                    )
+                {
+                    let mut cell = params(&v.params);
+                    if !v.strongest.is_empty() {
+                        let ivs: Vec<String> = v
+                            .strongest
+                            .iter()
+                            .map(|(column, iv)| format!("{} {}", escape(column), num(*iv, 3)))
+                            .collect();
+                        cell += &format!(
+                            "<br><span class=\"note\">strongest (IV): {}</span>",
+                            ivs.join(", ")
+                        );
+                    }
+                    if !v.fairness.is_empty() {
+                        cell += &format!(
+                            "<br><span class=\"note\">fairness: {}</span>",
+                            escape(&v.fairness)
+                        );
+                    }
+                    cell
                 },
                 num(v.auc, 4),
                 num(v.gini, 4),

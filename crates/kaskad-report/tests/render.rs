@@ -31,6 +31,7 @@ fn sample() -> ReportData {
         algorithm: "logistic".into(),
         mode: "full".into(),
         variant: "woe".into(),
+        strongest: vec![("income".into(), 0.4321)],
         fairness: String::new(),
         params: r#"{"c": 0.5, "max_iter": 200}"#.into(),
         auc,
@@ -113,6 +114,8 @@ fn full_report_has_every_section_and_inline_charts() {
     assert!(html.contains("<style>") && html.ends_with("</html>\n"));
     assert!(html.contains("pd_retail@2"));
     assert!(html.contains("<code>c = 0.5</code>"));
+    assert!(html.contains("full · woe"));
+    assert!(html.contains("strongest (IV): income 0.432"));
     assert!(html.contains("20000")); // 5000 rows / 0.25 s
     assert!(html.contains("target has one class"));
 }

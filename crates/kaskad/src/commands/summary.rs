@@ -140,6 +140,26 @@ fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        // The metrics hold every column's IV, strongest first; a table cell
+        // has room for the few that matter.
+        strongest: m
+            .get("information_values")
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .take(3)
+                    .map(|x| {
+                        (
+                            x.get("column")
+                                .and_then(Value::as_str)
+                                .unwrap_or("?")
+                                .to_string(),
+                            f(x, "iv"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         fairness: m
             .get("fairness")
             .and_then(Value::as_array)

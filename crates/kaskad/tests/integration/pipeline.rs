@@ -500,4 +500,7 @@ fn preprocessing_variants_are_searched_with_the_hyperparameters() {
     assert!(out.status.success(), "{}", stderr(&out));
     let html = std::fs::read_to_string(last_line(&out)).unwrap();
     assert!(html.contains("· woe") || html.contains("· onehot"));
+    if models.iter().any(|m| variant(m) == "woe") {
+        assert!(html.contains("strongest (IV): status_of_existing_checking_account"));
+    }
 }
