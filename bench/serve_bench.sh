@@ -2,8 +2,8 @@
 # Serving benchmark of issue 4: single-application scoring over HTTP on
 # 127.0.0.1, kaskad serve vs a FastAPI + scikit-learn service
 # (bench/peers/fastapi_service.py), same body, same load tool (wrk), one run.
-# Then kaskad's cascade overhead: a 4-module chain vs a 1-module cascade vs
-# the model's own route, at low concurrency.
+# Then kaskad's cascade overhead: chains of 1, 4 and 16 modules (each module
+# the champion LR) vs the model's own route, at low concurrency.
 #
 # Builds nothing. Needs wrk, python3 with fastapi, uvicorn, scikit-learn, pandas.
 #
@@ -13,6 +13,8 @@
 # Environment (defaults): DURATION=10 (s per measured run), WARMUP=2 (s, discarded),
 # CONNS=32, THREADS=1 (wrk threads), PEER_WORKERS="1 2" (uvicorn worker counts),
 # CASCADE_CONNS=1, CASCADE_REPEATS=3 (runs per cascade target; the median p50 is kept),
+# CASCADE_PIN=0 (1: during the cascade runs, kaskad's threads are pinned to the
+# last core and wrk to the first, with taskset; 0 leaves placement to the kernel),
 # KASKAD_PORT=18080, PEER_PORT=18001.
 set -euo pipefail
 
@@ -22,9 +24,11 @@ DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-32}"
 THREADS="${THREADS:-1}"
-PEER_WORKERS="${PEER_WORKERS:-1 2}"
+PEER_WORKERS="${PEER_WORKERS-1 2}"
 CASCADE_CONNS="${CASCADE_CONNS:-1}"
 CASCADE_REPEATS="${CASCADE_REPEATS:-3}"
+CASCADE_PIN="${CASCADE_PIN:-0}"
+WRK_PREFIX=""
 KASKAD_PORT="${KASKAD_PORT:-18080}"
 PEER_PORT="${PEER_PORT:-18001}"
 DATA="$ROOT/data/credit_data.csv"
@@ -101,11 +105,11 @@ machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 load() {
   local url="$1" key="$2" body="$3" conns="$4" dur="$5" threads="$THREADS"
   [ "$conns" -lt "$threads" ] && threads="$conns"
-  WRK_BODY="$body" WRK_KEY="$key" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$LUA" "$url" >/dev/null
+  WRK_BODY="$body" WRK_KEY="$key" $WRK_PREFIX wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$LUA" "$url" >/dev/null
   local s0 m0 s1 m1 line wall
   s0="$(tree_ticks "$SERVER_PID")"; m0="$(machine_busy)"
   line="$(WRK_BODY="$body" WRK_KEY="$key" /usr/bin/time -f 'WRKCPU %U %S' -o "$WORK/wrk.time" \
-    wrk -t"$threads" -c"$conns" -d"${dur}s" --timeout 5s -s "$LUA" "$url" | sed -n 's/^WRKJSON //p')"
+    $WRK_PREFIX wrk -t"$threads" -c"$conns" -d"${dur}s" --timeout 5s -s "$LUA" "$url" | sed -n 's/^WRKJSON //p')"
   s1="$(tree_ticks "$SERVER_PID")"; m1="$(machine_busy)"
   read -r _ wu ws <"$WORK/wrk.time"
   awk -v l="$line" -v s=$((s1 - s0)) -v m=$((m1 - m0)) -v w="$wu + $ws" -v t="$TCK" -v d="$dur" -v n="$NCPU" '
@@ -147,20 +151,30 @@ printf '{"type": "chain", "nodes": [%s], "output": {"score": "m1.score", "decisi
   "$(module m1)" >"$WORK/single.json"
 printf '{"type": "chain", "nodes": [%s, %s, %s, %s], "output": {"score": "m4.score", "decision": "m4.decision"}}' \
   "$(module m1)" "$(module m2)" "$(module m3)" "$(module m4)" >"$WORK/chain4.json"
-for c in single chain4; do
+nodes16="$(for i in $(seq 16); do module "m$i"; if [ "$i" -lt 16 ]; then printf ', '; fi; done)"
+printf '{"type": "chain", "nodes": [%s], "output": {"score": "m16.score", "decision": "m16.decision"}}' \
+  "$nodes16" >"$WORK/chain16.json"
+for c in single chain4 chain16; do
   code="$(curl -s -o "$WORK/put.out" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" \
     -H 'Content-Type: application/json' --data-binary "@$WORK/$c.json" "$K/v1/cascades/$c")"
   [ "$code" = 201 ] || { echo "PUT cascade $c: $code $(cat "$WORK/put.out")" >&2; exit 1; }
 done
 python3 -c 'import json,sys; print(json.dumps({"applicant": json.load(open(sys.argv[1]))}))' "$BODY" >"$WORK/cascade_body.json"
 check "$K/v1/cascades/chain4/score" "$SCORER" "$WORK/cascade_body.json"
+if [ "$CASCADE_PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+  taskset -a -p -c "$((NCPU - 1))" "$KASKAD_PID" >/dev/null
+  WRK_PREFIX="taskset -c 0"
+  echo "# cascade runs: kaskad pinned to cpu $((NCPU - 1)), wrk to cpu 0" >&2
+fi
 for r in $(seq "$CASCADE_REPEATS"); do
   record "model@c$CASCADE_CONNS#$r" "$(load "$K/v1/models/$LR/score" "$SCORER" "$BODY" "$CASCADE_CONNS" "$DURATION")"
   record "cascade1@c$CASCADE_CONNS#$r" "$(load "$K/v1/cascades/single/score" "$SCORER" "$WORK/cascade_body.json" "$CASCADE_CONNS" "$DURATION")"
   record "cascade4@c$CASCADE_CONNS#$r" "$(load "$K/v1/cascades/chain4/score" "$SCORER" "$WORK/cascade_body.json" "$CASCADE_CONNS" "$DURATION")"
+  record "cascade16@c$CASCADE_CONNS#$r" "$(load "$K/v1/cascades/chain16/score" "$SCORER" "$WORK/cascade_body.json" "$CASCADE_CONNS" "$DURATION")"
 done
 stop "$KASKAD_PID"
 KASKAD_PID=""
+WRK_PREFIX=""
 
 # --- the FastAPI peer --------------------------------------------------------
 for w in $PEER_WORKERS; do
@@ -202,19 +216,21 @@ for name in ["kaskad"] + sorted(n for n in res if n.startswith("fastapi")):
     print(f"| {label} | {rps(r):,.0f} | {r['p50_us'] / 1000:.3f} | {r['p99_us'] / 1000:.3f} | {errs(r)} | {ratio} | {pr} | {cores(r)} |")
 def med(prefix, key):
     return statistics.median(r[key] for n, r in res.items() if n.startswith(prefix))
-m, c1, c4 = (med(p, "p50_us") for p in (f"model@c{cconns}", f"cascade1@c{cconns}", f"cascade4@c{cconns}"))
+m, c1, c4, c16 = (med(p, "p50_us") for p in (f"model@c{cconns}", f"cascade1@c{cconns}", f"cascade4@c{cconns}", f"cascade16@c{cconns}"))
 print(f"\nCascade overhead, {cconns} connection(s), median p50 over the repeats (µs):\n")
 print("| route | p50 µs per run | p50 µs (median) | p99 µs (median) | req/s (median) | rest of machine, cores per run |")
 print("|---|---|---|---|---|---|")
 for label, p in [("model route /v1/models/{lr}/score", f"model@c{cconns}"),
                  ("cascade, 1 module", f"cascade1@c{cconns}"),
-                 ("cascade, chain of 4 modules (same LR model)", f"cascade4@c{cconns}")]:
+                 ("cascade, chain of 4 modules (same LR model)", f"cascade4@c{cconns}"),
+                 ("cascade, chain of 16 modules (same LR model)", f"cascade16@c{cconns}")]:
     sel = [r for n, r in res.items() if n.startswith(p)]
     runs = ", ".join(str(r["p50_us"]) for r in sel)
     rest = ", ".join(f"{max(r['machine_cores'] - r['server_cores'] - r['wrk_cores'], 0):.2f}" for r in sel)
     print(f"| {label} | {runs} | {med(p, 'p50_us'):.0f} | {med(p, 'p99_us'):.0f} | {statistics.median(rps(r) for r in sel):,.0f} | {rest} |")
 print(f"\nPer module: (4-module − 1-module) / 3 = {(c4 - c1) / 3:.1f} µs; "
-      f"(4-module − model route) / 4 = {(c4 - m) / 4:.1f} µs")
+      f"(4-module − model route) / 4 = {(c4 - m) / 4:.1f} µs; "
+      f"(16-module − 1-module) / 15 = {(c16 - c1) / 15:.1f} µs")
 print("\nRaw wrk summaries:")
 for name, r in res.items():
     print(f"  {name}: {json.dumps(r)}")
