@@ -100,6 +100,11 @@ pub struct VersionRow {
     pub recall: f64,
     pub f1: f64,
     pub cv_auc: Option<f64>,
+    /// Expected calibration error on the hold-out: the row-weighted mean
+    /// gap between mean score and default rate over the calibration bins.
+    pub calibration_error: Option<f64>,
+    /// PSI of the hold-out scores against the training scores.
+    pub score_psi: Option<f64>,
     /// Ids of the batches the version was trained on.
     pub trained_on: Vec<i64>,
     pub aliases: Vec<String>,

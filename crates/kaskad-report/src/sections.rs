@@ -238,6 +238,8 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
                     num(v.f1, 3)
                 ),
                 opt_num(v.cv_auc, 4),
+                opt_num(v.calibration_error, 3),
+                opt_num(v.score_psi, 3),
                 if batches.is_empty() {
                     NONE.to_string()
                 } else {
@@ -265,6 +267,8 @@ pub(crate) fn versions(versions: &[VersionRow]) -> String {
             number("Brier"),
             number("P / R / F1"),
             number("CV AUC"),
+            number("Calibration error"),
+            number("Score PSI"),
             text("Trained on batches"),
             text("Aliases"),
             number("Train s"),

@@ -43,6 +43,8 @@ fn sample() -> ReportData {
         recall: 0.5,
         f1: 0.545,
         cv_auc: Some(auc - 0.01),
+        calibration_error: Some(0.02),
+        score_psi: Some(0.01),
         trained_on: vec![1, v],
         aliases,
         train_seconds: 1.25,

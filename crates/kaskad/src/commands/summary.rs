@@ -187,6 +187,15 @@ fn version_row(v: kaskad_registry::VersionRecord) -> VersionRow {
         recall: f(m, "recall"),
         f1: f(m, "f1"),
         cv_auc: v.cv_auc,
+        calibration_error: m.get("calibration").and_then(Value::as_array).map(|bins| {
+            let rows: f64 = bins.iter().map(|b| f(b, "count")).sum();
+            bins.iter()
+                .filter(|b| f(b, "count") > 0.0)
+                .map(|b| f(b, "count") * (f(b, "mean_score") - f(b, "default_rate")).abs())
+                .sum::<f64>()
+                / rows.max(1.0)
+        }),
+        score_psi: m.get("score_psi").and_then(Value::as_f64),
         trained_on: v.trained_on,
         aliases: v.aliases,
         train_seconds: v.train_seconds,

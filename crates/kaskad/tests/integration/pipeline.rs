@@ -145,7 +145,14 @@ fn credit_data_streams_trains_and_scores_within_noise_of_scikit_learn() {
         !html.contains("http://") && !html.contains("https://"),
         "report loads nothing from the network"
     );
-    for section in ["quality", "Drift", "AUC", "Inference"] {
+    for section in [
+        "quality",
+        "Drift",
+        "AUC",
+        "Inference",
+        "Calibration error",
+        "Score PSI",
+    ] {
         assert!(html.contains(section), "report lacks {section}");
     }
 }
