@@ -22,6 +22,7 @@ pub struct Options {
     pub prepare: PrepareOptions,
     pub train: TrainOptions,
     pub validate: ValidateOptions,
+    pub inference: InferenceOptions,
 }
 
 /// What the data is: where it comes from, the target, the time order.
@@ -276,6 +277,26 @@ impl Default for TrainOptions {
     }
 }
 
+/// Scoring: the fallback model for applications the main model should not
+/// judge alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceOptions {
+    pub fallback_model: String,
+    pub fallback_missing_share: f64,
+    pub fallback_range_factor: f64,
+}
+
+impl Default for InferenceOptions {
+    fn default() -> Self {
+        Self {
+            fallback_model: String::new(),
+            fallback_missing_share: 0.5,
+            fallback_range_factor: 1.0,
+        }
+    }
+}
+
 impl Default for ValidateOptions {
     fn default() -> Self {
         Self {
@@ -448,6 +469,15 @@ impl Options {
         }
         share("validate.retrain_auc_drop", self.validate.retrain_auc_drop)?;
         share(
+            "inference.fallback_missing_share",
+            self.inference.fallback_missing_share,
+        )?;
+        if self.inference.fallback_range_factor.is_nan()
+            || self.inference.fallback_range_factor < 0.0
+        {
+            return Err("inference.fallback_range_factor: expected a number ≥ 0".into());
+        }
+        share(
             "validate.max_parity_difference",
             self.validate.max_parity_difference,
         )?;
@@ -616,6 +646,16 @@ sensitive = {sensitive}
 # Promotion gate: a candidate whose demographic-parity difference on any
 # sensitive column exceeds this cannot become champion (1.0 = no gate).
 max_parity_difference = {max_parity_difference:?}
+
+[inference]
+# Applications the model should not judge alone are scored by this model
+# ("name@alias" or "name@version"; empty: none) and flagged in the output:
+# those missing more than fallback_missing_share of the inputs, and those
+# with a number beyond the training range by more than
+# fallback_range_factor times the range's width.
+fallback_model = {fallback_model}
+fallback_missing_share = {fallback_missing_share:?}
+fallback_range_factor = {fallback_range_factor:?}
 "#,
             name = s(&d.name),
             source = s(&d.source.display().to_string()),
@@ -687,6 +727,9 @@ max_parity_difference = {max_parity_difference:?}
             retrain_auc_drop = v.retrain_auc_drop,
             sensitive = list(&v.sensitive),
             max_parity_difference = v.max_parity_difference,
+            fallback_model = s(&self.inference.fallback_model),
+            fallback_missing_share = self.inference.fallback_missing_share,
+            fallback_range_factor = self.inference.fallback_range_factor,
             min_auc = v.min_auc,
         )
     }

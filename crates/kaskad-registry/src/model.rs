@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use kaskad_core::{ColumnKind, Frame};
-use kaskad_prepare::Preprocessor;
+use kaskad_prepare::{EncoderView, Preprocessor};
 use kaskad_train::{Hyperparams, Model, TrainMode};
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,53 @@ impl ModelArtifact {
                 reasons
             })
             .collect())
+    }
+
+    /// Why each row is unusual for this model, if it is: more than
+    /// `max_missing_share` of the inputs missing, or a number beyond the
+    /// training range by more than `range_factor` times the range's width.
+    pub fn unusual_rows(
+        &self,
+        frame: &Frame,
+        max_missing_share: f64,
+        range_factor: f64,
+    ) -> Vec<Option<String>> {
+        let inputs = self.input_columns();
+        let columns: Vec<Option<&kaskad_core::Column>> =
+            inputs.iter().map(|(name, _)| frame.column(name)).collect();
+        let ranges: Vec<Option<(f64, f64)>> = self
+            .preprocessor
+            .encoders()
+            .map(|(_, view)| match view {
+                EncoderView::Numeric { low, high, .. } => {
+                    let margin = range_factor * (high - low);
+                    Some((low - margin, high + margin))
+                }
+                _ => None,
+            })
+            .collect();
+        (0..frame.n_rows())
+            .map(|row| {
+                let missing = columns
+                    .iter()
+                    .filter(|c| c.is_none_or(|c| c.is_missing(row)))
+                    .count();
+                let share = missing as f64 / inputs.len().max(1) as f64;
+                if share > max_missing_share {
+                    return Some(format!("{missing} of {} inputs missing", inputs.len()));
+                }
+                columns
+                    .iter()
+                    .zip(&ranges)
+                    .zip(inputs)
+                    .find_map(|((column, range), (name, _))| {
+                        let value = (*column)?.as_numeric()?[row];
+                        let (low, high) = (*range)?;
+                        (value.is_finite() && (value < low || value > high))
+                            .then(|| format!("{name} = {value} is far outside the training range"))
+                    })
+            })
+            .collect()
     }
 
     /// Reads an artifact folder and checks it is a model this build can serve.

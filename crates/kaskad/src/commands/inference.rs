@@ -23,8 +23,25 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| options.data.name.clone());
     let record = catalog.resolve(&reference)?;
     let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let fallback = match options.inference.fallback_model.as_str() {
+        "" => None,
+        reference => {
+            let fallback = catalog.resolve(reference)?;
+            Some(Fallback {
+                artifact: ModelArtifact::load(&fallback.artifact_path)?,
+                max_missing_share: options.inference.fallback_missing_share,
+                range_factor: options.inference.fallback_range_factor,
+            })
+        }
+    };
     let start = Instant::now();
-    let (out, rows) = score_file(&artifact, &args.file, args.out.clone(), &home)?;
+    let (out, rows) = score_file(
+        &artifact,
+        fallback.as_ref(),
+        &args.file,
+        args.out.clone(),
+        &home,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let model = format!("{}@{}", record.name, record.version);
     catalog.record_inference(&InferenceRecord {
@@ -44,9 +61,19 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
 /// `reason_1` … `reason_3`: the columns that raised the score most.
 const REASON_COLUMNS: usize = 3;
 
-/// Scores `file` with `artifact` and writes the output CSV; returns its path and row count.
+/// The model that scores the rows the main model should not judge alone.
+pub struct Fallback {
+    pub artifact: ModelArtifact,
+    pub max_missing_share: f64,
+    pub range_factor: f64,
+}
+
+/// Scores `file` with `artifact` (unusual rows with `fallback`, flagged in
+/// a `fallback` column) and writes the output CSV; returns its path and
+/// row count.
 pub fn score_file(
     artifact: &ModelArtifact,
+    fallback: Option<&Fallback>,
     file: &Path,
     out: Option<PathBuf>,
     home: &Home,
@@ -70,13 +97,39 @@ pub fn score_file(
             missing.join(", ")
         );
     }
-    let scores = artifact
+    let mut scores = artifact
         .score(&frame)
         .with_context(|| format!("scoring {}", file.display()))?;
-    let reasons = artifact
+    let mut reasons = artifact
         .explain(&frame, REASON_COLUMNS)
         .with_context(|| format!("explaining {}", file.display()))?;
-    let model = format!("{}@{}", artifact.name, artifact.version);
+    let name_of = |a: &ModelArtifact| format!("{}@{}", a.name, a.version);
+    let mut scored_by: Vec<&ModelArtifact> = vec![artifact; frame.n_rows()];
+    let unusual = match fallback {
+        Some(f) => artifact.unusual_rows(&frame, f.max_missing_share, f.range_factor),
+        None => Vec::new(),
+    };
+    if let Some(f) = fallback.filter(|_| unusual.iter().any(Option::is_some)) {
+        let context = || {
+            format!(
+                "scoring {} with the fallback {}",
+                file.display(),
+                name_of(&f.artifact)
+            )
+        };
+        let fallback_scores = f.artifact.score(&frame).with_context(context)?;
+        let mut fallback_reasons = f
+            .artifact
+            .explain(&frame, REASON_COLUMNS)
+            .with_context(context)?;
+        for (row, why) in unusual.iter().enumerate() {
+            if why.is_some() {
+                scores[row] = fallback_scores[row];
+                reasons[row] = std::mem::take(&mut fallback_reasons[row]);
+                scored_by[row] = &f.artifact;
+            }
+        }
+    }
     // The output repeats each input record byte for byte, so nothing the
     // user sent is reformatted or lost.
     let mut input = csv::Reader::from_path(file).with_context(|| format!("{}", file.display()))?;
@@ -88,19 +141,28 @@ pub fn score_file(
         header.push_field(&format!("reason_{k}"));
     }
     header.push_field("model");
+    if fallback.is_some() {
+        header.push_field("fallback");
+    }
     writer.write_record(&header)?;
-    for ((record, score), reasons) in input.records().zip(&scores).zip(&reasons) {
+    for (row, record) in input.records().enumerate() {
         let mut record = record?;
+        anyhow::ensure!(
+            row < scores.len(),
+            "{}: more records than rows read ({}); is the file changing?",
+            file.display(),
+            scores.len()
+        );
+        let (score, model) = (scores[row], scored_by[row]);
         record.push_field(&score.to_string());
-        record.push_field(if *score >= artifact.threshold {
-            "1"
-        } else {
-            "0"
-        });
+        record.push_field(if score >= model.threshold { "1" } else { "0" });
         for k in 0..REASON_COLUMNS {
-            record.push_field(reasons.get(k).map_or("", |r| r.column.as_str()));
+            record.push_field(reasons[row].get(k).map_or("", |r| r.column.as_str()));
         }
-        record.push_field(&model);
+        record.push_field(&name_of(model));
+        if fallback.is_some() {
+            record.push_field(unusual[row].as_deref().unwrap_or(""));
+        }
         writer.write_record(&record)?;
     }
     let bytes = writer

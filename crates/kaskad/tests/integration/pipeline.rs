@@ -511,3 +511,55 @@ fn preprocessing_variants_are_searched_with_the_hyperparameters() {
         assert!(html.contains("strongest (IV): status_of_existing_checking_account"));
     }
 }
+
+#[test]
+fn unusual_applications_go_to_the_fallback_model_and_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+    // Version 2 (the tree) is the fallback; the champion is another version.
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "fallback_model = \"\"",
+        "fallback_model = \"default_risk@2\"",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+
+    let file = dir.path().join("applications.csv");
+    std::fs::write(
+        &file,
+        "Status,Seniority,Home,Time,Age,Marital,Records,Job,Expenses,Income,Assets,Debt,Amount,Price\n\
+         good,9,rent,60,30,married,no,freelance,73,129,0,0,800,846\n\
+         good,,,,,,,,,,,,,\n\
+         good,9,rent,60,30,married,no,freelance,73,99999999,0,0,800,846\n",
+    )
+    .unwrap();
+    let out = kaskad(&["inference", "--home", h, "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut reader = csv::Reader::from_path(last_line(&out)).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(&headers[headers.len() - 2..], ["model", "fallback"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let (model, flag) = (headers.len() - 2, headers.len() - 1);
+    assert_eq!(&rows[0][flag], "");
+    assert_ne!(&rows[0][model], "default_risk@2");
+    assert!(rows[1][flag].contains("inputs missing"), "{:?}", &rows[1]);
+    assert_eq!(&rows[1][model], "default_risk@2");
+    assert!(
+        rows[2][flag].contains("Income") && rows[2][flag].contains("training range"),
+        "{:?}",
+        &rows[2]
+    );
+    assert_eq!(&rows[2][model], "default_risk@2");
+    for row in &rows {
+        let score: f64 = row[14].parse().unwrap();
+        assert!((0.0..=1.0).contains(&score));
+    }
+}
