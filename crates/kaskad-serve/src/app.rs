@@ -38,6 +38,18 @@ pub struct ServeConfig {
     pub log_queue: usize,
     /// API key sent to remote cascade modules (another `kaskad serve`).
     pub remote_key: Option<String>,
+    /// The model that scores applications too unusual for the one asked.
+    pub fallback: Option<Fallback>,
+}
+
+/// `[inference]` of `kaskad.toml`: which applications are too unusual for
+/// a model (see `ModelArtifact::unusual_rows`) and who scores them instead.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    /// `name@alias` or `name@version`.
+    pub model: String,
+    pub max_missing_share: f64,
+    pub range_factor: f64,
 }
 
 impl ServeConfig {
@@ -52,6 +64,7 @@ impl ServeConfig {
             alias_ttl: Duration::from_secs(1),
             log_queue: 10_000,
             remote_key: None,
+            fallback: None,
         }
     }
 }

@@ -73,7 +73,7 @@ use kaskad_registry::Catalog;
 use serde_json::{Value, json};
 
 use app::App;
-pub use app::ServeConfig;
+pub use app::{Fallback, ServeConfig};
 pub use auth::{NewKey, hash_key, new_key};
 pub use cascades::{CascadeProblem, cascade_answer, compile_cascade, parse_cascade_reference};
 pub use error::{ApiError, ServeError};

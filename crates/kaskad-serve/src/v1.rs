@@ -40,6 +40,9 @@ struct Scored<'a> {
     reasons: &'a [Reason],
     model: &'a str,
     request_id: &'a str,
+    /// Why the fallback model scored this application, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback: Option<&'a str>,
 }
 
 /// The decision a score leads to under the model's threshold.
@@ -63,7 +66,7 @@ pub(crate) async fn score(
     let served = app.model(&reference).await?;
     let (applications, list) = rows::applications(&body)?;
     let frame = rows::frame(&applications, served.artifact.input_columns())?;
-    let (scores, reasons) = if frame.n_rows() == 0 {
+    let (mut scores, mut reasons) = if frame.n_rows() == 0 {
         (Vec::new(), Vec::new())
     } else {
         (
@@ -71,33 +74,59 @@ pub(crate) async fn score(
             served.artifact.explain(&frame, REASONS)?,
         )
     };
+    // Applications too unusual for this model go to the configured fallback.
+    let mut labels = vec![served.label.clone(); scores.len()];
+    let mut thresholds = vec![served.artifact.threshold; scores.len()];
+    let mut why: Vec<Option<String>> = vec![None; scores.len()];
+    if let Some(fallback) = &app.config.fallback {
+        let unusual =
+            served
+                .artifact
+                .unusual_rows(&frame, fallback.max_missing_share, fallback.range_factor);
+        if unusual.iter().any(Option::is_some) {
+            let other = app.model(&fallback.model).await?;
+            if other.label != served.label {
+                let other_frame = rows::frame(&applications, other.artifact.input_columns())?;
+                let other_scores = other.artifact.score(&other_frame)?;
+                let mut other_reasons = other.artifact.explain(&other_frame, REASONS)?;
+                for (row, reason) in unusual.into_iter().enumerate() {
+                    if reason.is_some() {
+                        scores[row] = other_scores[row];
+                        reasons[row] = std::mem::take(&mut other_reasons[row]);
+                        labels[row] = other.label.clone();
+                        thresholds[row] = other.artifact.threshold;
+                        why[row] = reason;
+                    }
+                }
+            }
+        }
+    }
     app.metrics.observe_scores(&served.label, &scores);
-    let threshold = served.artifact.threshold;
     let ids: Vec<String> = scores
         .iter()
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
-    let results: Vec<Value> = scores
-        .iter()
-        .zip(&reasons)
-        .zip(&ids)
-        .map(|((&score, reasons), id)| {
+    let results: Vec<Value> = (0..scores.len())
+        .map(|row| {
             json!(Scored {
-                score,
-                decision: decision(score, threshold),
-                reasons,
-                model: &served.label,
-                request_id: id,
+                score: scores[row],
+                decision: decision(scores[row], thresholds[row]),
+                reasons: &reasons[row],
+                model: &labels[row],
+                request_id: &ids[row],
+                fallback: why[row].as_deref(),
             })
         })
         .collect();
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    for (((_, fields), result), id) in applications.iter().zip(&results).zip(ids) {
+    for ((((_, fields), result), id), label) in
+        applications.iter().zip(&results).zip(ids).zip(labels)
+    {
         app.log.push(RequestRecord {
             request_id: id,
             at_unix,
             route: "/v1/models/{name}/score".into(),
-            model: served.label.clone(),
+            model: label,
             input: Value::Object((*fields).clone()).to_string(),
             output: result.to_string(),
             latency_ms,

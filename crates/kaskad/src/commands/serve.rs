@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use kaskad_serve::ServeConfig;
+use kaskad_serve::{Fallback, ServeConfig};
 
 use crate::cli::ServeArgs;
 use crate::home::Home;
@@ -28,6 +28,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.body_limit = args.max_body_bytes;
     config.timeout = Duration::from_millis(args.timeout_ms);
     config.remote_key = args.remote_key.clone();
+    config.fallback = (!options.inference.fallback_model.is_empty()).then(|| Fallback {
+        model: options.inference.fallback_model.clone(),
+        max_missing_share: options.inference.fallback_missing_share,
+        range_factor: options.inference.fallback_range_factor,
+    });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)

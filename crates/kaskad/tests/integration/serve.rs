@@ -625,3 +625,42 @@ fn batches_pushed_over_http_are_collected_by_the_next_update() {
     assert_eq!(origins[1], stored["file"].as_str().unwrap());
     assert!(server.terminate().success());
 }
+
+#[test]
+fn unusual_applications_are_scored_by_the_fallback_model_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let toml_path = home.join("kaskad.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+        "fallback_model = \"\"",
+        "fallback_model = \"default_risk@2\"",
+    );
+    std::fs::write(&toml_path, toml).unwrap();
+    let scorer = key(&home, "scorer");
+    let server = Server::start(&home, &[]);
+    let mut far = application();
+    far["Income"] = json!(99_999_999.0);
+    let sparse = json!({"Seniority": 9});
+    let (status, body) = post(
+        &client(),
+        &server.url("/v1/models/default_risk/score"),
+        &scorer,
+        &json!({"applications": [application(), sparse, far]}),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert!(results[0].get("fallback").is_none(), "{}", results[0]);
+    assert_ne!(results[0]["model"], "default_risk@2");
+    assert!(
+        results[1]["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("inputs missing")
+    );
+    assert_eq!(results[1]["model"], "default_risk@2");
+    assert!(results[2]["fallback"].as_str().unwrap().contains("Income"));
+    assert_eq!(results[2]["model"], "default_risk@2");
+    for r in results {
+        assert!((0.0..=1.0).contains(&r["score"].as_f64().unwrap()));
+    }
+}
