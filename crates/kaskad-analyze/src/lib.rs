@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use drift::{ColumnDrift, DriftReport, drift};
 pub use quality::{ColumnQuality, QualityReport, assess_and_clean};
 pub use reference::Reference;
-pub use stats::score_psi;
+pub use stats::{chi_square_p_value, score_psi};
 
 /// How serious a finding is. `Fail` stops the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -946,6 +946,28 @@ impl Catalog {
         tx.commit().map_err(err)
     }
 
+    /// The logged output of every request on `route` answered by `model`
+    /// (`name` matches every version, `name@3` one) that has an observed
+    /// outcome: `(output JSON, outcome)`, oldest first.
+    pub fn outputs_with_outcomes(
+        &self,
+        route: &str,
+        model: &str,
+    ) -> Result<Vec<(String, u8)>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.output, o.outcome FROM requests r \
+                 JOIN outcomes o ON o.request_id = r.request_id \
+                 WHERE r.route = ?1 AND (r.model = ?2 OR r.model LIKE ?2 || '@%') \
+                 ORDER BY r.id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![route, model], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
+    }
+
     /// Every stored outcome: `(request_id, outcome)`, by request id.
     pub fn outcomes(&self) -> Result<Vec<(String, u8)>, RegistryError> {
         let mut stmt = self

@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+mod ab;
 mod app;
 mod auth;
 mod cascades;
@@ -121,6 +122,7 @@ fn router(app: App) -> Router {
         .route("/v1/models", get(v1::models))
         .route("/v1/cascades", get(cascades::list))
         .route("/v1/cascades/{name}", get(cascades::show))
+        .route("/v1/cascades/{name}/ab", get(ab::ab))
         .route("/v1/models/{name}/versions", get(v1::versions))
         .route("/v2", get(oip::server_metadata))
         .route("/v2/health/live", get(oip::live))

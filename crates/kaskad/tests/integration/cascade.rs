@@ -719,3 +719,66 @@ fn remote_modules_score_on_another_server_and_time_out_into_fallbacks() {
     assert!(e["error"].as_str().unwrap().contains("401"), "{e}");
     drop(hung);
 }
+
+#[test]
+fn split_branches_are_compared_on_reported_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let (lr, knn) = (versions(&home, "lr"), versions(&home, "knn"));
+    let (admin, viewer) = (key(&home, "admin"), key(&home, "viewer"));
+    let server = Server::start(&home, &[]);
+    let c = client();
+    let cascade = json!({
+        "type": "split", "key": "customer.id",
+        "branches": [
+            {"weight": 1, "node": {"type": "module", "name": "a", "model": lr[1], "sources": ["applicant"]}},
+            {"weight": 1, "node": {"type": "module", "name": "b", "model": knn[1], "sources": ["applicant"]}}
+        ],
+        "output": {"score": ["a.score", "b.score"]}
+    });
+    let (status, body) = send(c.put(server.url("/v1/cascades/ab")).json(&cascade), &admin);
+    assert_eq!(status, 201, "{body}");
+    let mut outcomes = Vec::new();
+    for i in 0..60 {
+        let (status, answer) = send(
+            c.post(server.url("/v1/cascades/ab/score"))
+                .json(&request(&format!("customer-{i}"))),
+            &admin,
+        );
+        assert_eq!(status, 200, "{answer}");
+        outcomes.push(json!({"request_id": answer["request_id"], "outcome": u8::from(i % 3 == 0)}));
+    }
+    let (status, body) = send(
+        c.post(server.url("/v1/outcomes"))
+            .json(&json!({"outcomes": outcomes})),
+        &admin,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // The request log is written in the background: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        let (status, report) = send(c.get(server.url("/v1/cascades/ab/ab")), &viewer);
+        assert_eq!(status, 200, "{report}");
+        if report["requests_with_outcomes"] == 60 {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "{report}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let split = &report["splits"][0];
+    assert_eq!(split["split"], "$");
+    let branches = split["branches"].as_array().unwrap();
+    assert_eq!(branches.len(), 2, "both branches were used: {report}");
+    let total: u64 = branches
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    let defaults: u64 = branches
+        .iter()
+        .map(|b| b["defaults"].as_u64().unwrap())
+        .sum();
+    assert_eq!((total, defaults), (60, 20));
+    let p = split["p_value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+}
