@@ -34,9 +34,9 @@ pub enum Command {
     Models(ModelsArgs),
     /// The whole flow on the bundled credit data, end to end.
     Demo(DemoArgs),
-    /// Measure kaskad on given data (JSON for scripts that compare with peers).
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Measure a registered model's scoring variants on a file (`kaskad bench
+    /// --home H --model REF --file F`), or one family's fit (`bench train`).
+    Bench(BenchArgs),
     /// Serve the HTTP API (scoring, registry, Open Inference Protocol, metrics);
     /// prints the bound address, then runs until SIGTERM or ctrl-c.
     Serve(ServeArgs),
@@ -115,6 +115,28 @@ pub struct KeysCreateArgs {
     /// admin: everything; scorer: score and read; viewer: read only.
     #[arg(long, value_parser = ["admin", "scorer", "viewer"])]
     pub role: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub action: Option<BenchCommand>,
+    /// The kaskad home (folder with kaskad.toml).
+    #[arg(long, env = "KASKAD_HOME")]
+    pub home: Option<PathBuf>,
+    /// NAME, NAME@VERSION or NAME@ALIAS; default: the configured model's champion.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Labelled CSV rows to score (the target column gives the quality figures).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Rows per scoring call.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,7 +46,11 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Demo(args) => commands::demo::run(&args),
-        Command::Bench(cli::BenchCommand::Train(args)) => commands::bench::train(&args),
+        Command::Bench(cli::BenchArgs {
+            action: Some(cli::BenchCommand::Train(args)),
+            ..
+        }) => commands::bench::train(&args),
+        Command::Bench(args) => commands::bench::variants(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Keys(cli::KeysCommand::Create(args)) => commands::keys::create(&args),
         Command::Cascades(cli::CascadesCommand::Apply(args)) => commands::cascades::apply(&args),

@@ -121,3 +121,34 @@ fn a_weight_of_evidence_model_explains_as_points_per_bin() {
         assert!((bin["points"].as_f64().unwrap() + factor * w * woe).abs() < 1e-9);
     }
 }
+
+#[test]
+fn bench_reports_each_scoring_variant_with_speed_and_quality() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+    let file = data("credit_data.csv");
+    let out = kaskad(&[
+        "bench",
+        "--home",
+        h,
+        "--file",
+        file.to_str().unwrap(),
+        "--batch",
+        "256",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let variants: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let native = &variants[0];
+    assert_eq!(native["variant"], "native");
+    assert_eq!(native["batch"], 256);
+    assert!(native["rows_per_s"].as_f64().unwrap() > 0.0);
+    assert!(native["bytes"].as_u64().unwrap() > 0);
+    assert!(native["auc"].as_f64().unwrap() > 0.7);
+    let out = kaskad(&["bench", "--home", h]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--file"), "{}", stderr(&out));
+}
