@@ -33,6 +33,23 @@ pub struct ReportData {
     pub versions: Vec<VersionRow>,
     pub runs: Vec<RunRow>,
     pub inference: Vec<InferenceRow>,
+    /// A/B results of cascade splits, from reported outcomes.
+    pub ab: Vec<AbRow>,
+}
+
+/// One branch of one split of a cascade, judged on reported outcomes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AbRow {
+    pub cascade: String,
+    /// The split's JSON path in the cascade.
+    pub split: String,
+    pub branch: u64,
+    pub requests: u64,
+    pub default_rate: f64,
+    pub mean_score: Option<f64>,
+    pub auc: Option<f64>,
+    /// Chi-square test of equal default rates across the split's branches.
+    pub p_value: Option<f64>,
 }
 
 /// One collected data batch with the results of its checks.
@@ -153,6 +170,7 @@ pub fn render_html(data: &ReportData) -> String {
     out.push_str(&sections::versions(&data.versions));
     out.push_str(&sections::runs(&data.runs));
     out.push_str(&sections::inference(&data.inference));
+    out.push_str(&sections::ab(&data.ab));
     out.push_str("</main></body></html>\n");
     out
 }

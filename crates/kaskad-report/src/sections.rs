@@ -2,7 +2,7 @@
 
 use crate::html::{NONE, escape, list, mib, num, number, opt_num, percent, status, table, text};
 use crate::svg::{LineChart, Series, line_chart};
-use crate::{BatchRow, InferenceRow, ReportData, RunRow, VersionRow};
+use crate::{AbRow, BatchRow, InferenceRow, ReportData, RunRow, VersionRow};
 
 /// How many of the most drifted columns the drift table names.
 const TOP_DRIFTED: usize = 3;
@@ -387,6 +387,46 @@ pub(crate) fn inference(calls: &[InferenceRow]) -> String {
             number("Peak MB"),
         ],
         &rows,
+    ));
+    out.push_str("</section>");
+    out
+}
+
+pub(crate) fn ab(rows: &[AbRow]) -> String {
+    let mut out = open("ab", "A/B results");
+    if rows.is_empty() {
+        return close(
+            out,
+            "No cascade split has reported outcomes yet (POST /v1/outcomes with the answers' request ids).",
+        );
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                escape(&r.cascade),
+                escape(&r.split),
+                r.branch.to_string(),
+                r.requests.to_string(),
+                num(r.default_rate, 3),
+                opt_num(r.mean_score, 3),
+                opt_num(r.auc, 4),
+                opt_num(r.p_value, 4),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            text("Cascade"),
+            text("Split"),
+            number("Branch"),
+            number("Requests"),
+            number("Default rate"),
+            number("Mean score"),
+            number("AUC"),
+            number("p (equal default rates)"),
+        ],
+        &cells,
     ));
     out.push_str("</section>");
     out

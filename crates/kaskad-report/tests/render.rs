@@ -2,7 +2,8 @@
 //! all sections present, charts inline, nothing external, user text escaped.
 
 use kaskad_report::{
-    BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow, render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow,
+    render_html,
 };
 
 fn sample() -> ReportData {
@@ -96,12 +97,24 @@ fn sample() -> ReportData {
             seconds: 0.25,
             peak_rss_bytes: 32 * 1024 * 1024,
         }],
+        ab: vec![AbRow {
+            cascade: "sme<scoring>".into(),
+            split: "$.nodes[1]".into(),
+            branch: 1,
+            requests: 120,
+            default_rate: 0.125,
+            mean_score: Some(0.2),
+            auc: None,
+            p_value: Some(0.0312),
+        }],
     }
 }
 
 #[test]
 fn full_report_has_every_section_and_inline_charts() {
     let html = render_html(&sample());
+    assert!(html.contains("<h2>A/B results</h2>") && html.contains("sme&lt;scoring&gt;"));
+    assert!(html.contains("0.0312"));
     for heading in [
         "Data quality by batch",
         "Drift by batch",

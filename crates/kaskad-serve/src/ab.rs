@@ -13,6 +13,9 @@ use crate::app::App;
 use crate::cascades::parse_cascade_reference;
 use crate::error::ApiError;
 
+/// The route cascade runs are logged under.
+pub const CASCADE_ROUTE: &str = "/v1/cascades/{name}/score";
+
 /// Per split (by its JSON path) and branch: requests with an outcome, their
 /// default rate, mean score and AUC; per split, a chi-square test of equal
 /// default rates across branches (the two-proportion test for two).
@@ -23,11 +26,16 @@ pub(crate) async fn ab(
     parse_cascade_reference(&reference).map_err(ApiError::not_found)?;
     let model = reference.clone();
     let runs = app
-        .db(move |c| c.outputs_with_outcomes("/v1/cascades/{name}/score", &model))
+        .db(move |c| c.outputs_with_outcomes(CASCADE_ROUTE, &model))
         .await?;
+    Ok(Json(ab_report(&reference, &runs)))
+}
+
+/// The A/B report of `cascade` from its logged outputs with outcomes.
+pub fn ab_report(cascade: &str, runs: &[(String, u8)]) -> Value {
     // (split path, branch) → (scores, outcomes)
     let mut groups: BTreeMap<(String, u64), (Vec<f64>, Vec<u8>)> = BTreeMap::new();
-    for (output, outcome) in &runs {
+    for (output, outcome) in runs {
         let Ok(output) = serde_json::from_str::<Value>(output) else {
             continue;
         };
@@ -78,13 +86,12 @@ pub(crate) async fn ab(
             })
         })
         .collect();
-    Ok(Json(json!({
-        "cascade": reference,
+    json!({
+        "cascade": cascade,
         "requests_with_outcomes": runs.len(),
         "splits": splits,
-    })))
+    })
 }
-
 /// Pearson's chi-square of a branches × (default, no default) table;
 /// `None` when fewer than two branches or one class have rows.
 fn homogeneity(table: &[(usize, usize)]) -> (Option<f64>, Option<f64>) {

@@ -445,7 +445,7 @@ pub(crate) async fn score(
     app.log.push(RequestRecord {
         request_id,
         at_unix,
-        route: "/v1/cascades/{name}/score".into(),
+        route: crate::ab::CASCADE_ROUTE.into(),
         model: label.clone(),
         input: request.to_string(),
         output: Value::Object(logged).to_string(),

@@ -73,6 +73,7 @@ use axum::{Json, Router};
 use kaskad_registry::Catalog;
 use serde_json::{Value, json};
 
+pub use ab::{CASCADE_ROUTE, ab_report};
 use app::App;
 pub use app::{Fallback, ServeConfig};
 pub use auth::{NewKey, hash_key, new_key};

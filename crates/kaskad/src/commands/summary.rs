@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kaskad_report::{
-    BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow, render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow,
+    render_html,
 };
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
     let catalog = home.catalog()?;
     let now = now_utc();
     let versions = catalog.versions(Some(&options.data.name))?;
-    let data = ReportData {
+    let mut data = ReportData {
         title: format!("kaskad summary: {}", options.data.name),
         generated_at: now.clone(),
         home: home.root.display().to_string(),
@@ -40,7 +41,13 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
                 peak_rss_bytes: i.peak_rss_bytes,
             })
             .collect(),
+        ab: Vec::new(),
     };
+    for cascade in catalog.cascades()? {
+        let runs = catalog.outputs_with_outcomes(kaskad_serve::CASCADE_ROUTE, &cascade.name)?;
+        data.ab
+            .extend(ab_rows(&kaskad_serve::ab_report(&cascade.name, &runs)));
+    }
     let html = render_html(&data);
     let dir = home.reports_dir();
     fs_err::create_dir_all(&dir)?;
@@ -49,6 +56,27 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("{}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of one cascade's A/B report (see `GET /v1/cascades/{name}/ab`).
+fn ab_rows(report: &Value) -> Vec<AbRow> {
+    let cascade = report["cascade"].as_str().unwrap_or_default();
+    let mut rows = Vec::new();
+    for split in report["splits"].as_array().into_iter().flatten() {
+        for branch in split["branches"].as_array().into_iter().flatten() {
+            rows.push(AbRow {
+                cascade: cascade.to_string(),
+                split: split["split"].as_str().unwrap_or_default().to_string(),
+                branch: branch["branch"].as_u64().unwrap_or_default(),
+                requests: branch["requests"].as_u64().unwrap_or_default(),
+                default_rate: f(branch, "default_rate"),
+                mean_score: branch["mean_score"].as_f64(),
+                auc: branch["auc"].as_f64(),
+                p_value: split["p_value"].as_f64(),
+            });
+        }
+    }
+    rows
 }
 
 fn f(value: &Value, key: &str) -> f64 {

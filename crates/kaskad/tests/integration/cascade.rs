@@ -781,4 +781,11 @@ fn split_branches_are_compared_on_reported_outcomes() {
     assert_eq!((total, defaults), (60, 20));
     let p = split["p_value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
+
+    // The summary report shows the same comparison.
+    let out = kaskad(&["summary", "--home", home.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(last_line(&out)).unwrap();
+    let section = &html[html.find("<h2>A/B results</h2>").expect("an A/B section")..];
+    assert!(section.contains("<td>ab</td>"), "{section}");
 }
