@@ -764,6 +764,17 @@ impl Catalog {
             .collect()
     }
 
+    /// The version `reference` names (see [`Self::resolve`]) with its
+    /// artifact loaded and checked.
+    pub fn load_model(
+        &self,
+        reference: &str,
+    ) -> Result<(VersionRecord, crate::ModelArtifact), RegistryError> {
+        let record = self.resolve(reference)?;
+        let artifact = crate::ModelArtifact::load(&record.artifact_path)?;
+        Ok((record, artifact))
+    }
+
     /// Resolves `name`, `name@VERSION` or `name@ALIAS`; a bare name means the champion.
     pub fn resolve(&self, reference: &str) -> Result<VersionRecord, RegistryError> {
         let (name, selector) = reference.split_once('@').unwrap_or((reference, "champion"));

@@ -10,7 +10,6 @@ use anyhow::Context;
 use kaskad_core::config::Options;
 use kaskad_core::{Frame, binary_target, read_csv};
 use kaskad_prepare::Preprocessor;
-use kaskad_registry::ModelArtifact;
 use kaskad_train::fit;
 use kaskad_validate::{evaluate, roc_auc};
 use serde_json::json;
@@ -91,8 +90,7 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .model
         .clone()
         .unwrap_or_else(|| options.data.name.clone());
-    let record = catalog.resolve(&reference)?;
-    let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let (record, artifact) = catalog.load_model(&reference)?;
     // Read as `inference` reads: the model's own column kinds.
     let reader = std::io::BufReader::new(fs_err::File::open(file)?);
     let mut frame = kaskad_core::read_csv_reader(reader, file, Some(artifact.input_columns()))?;

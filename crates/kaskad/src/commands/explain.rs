@@ -16,13 +16,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
     home.options()?;
     let catalog = home.catalog()?;
-    let reference = if args.model.contains('@') {
-        args.model.clone()
-    } else {
-        format!("{}@champion", args.model)
-    };
-    let record = catalog.resolve(&reference)?;
-    let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let (record, artifact) = catalog.load_model(&args.model)?;
     let names = artifact.preprocessor.feature_names();
     let explanation = match &artifact.model {
         Model::Lr(lr) => scorecard(&artifact, &lr.coefficients, lr.intercept, args),

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use kaskad_registry::ModelArtifact;
 
 use crate::cli::ExportArgs;
 use crate::home::Home;
@@ -13,13 +12,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
     home.options()?;
     let catalog = home.catalog()?;
-    let reference = if args.model.contains('@') {
-        args.model.clone()
-    } else {
-        format!("{}@champion", args.model)
-    };
-    let record = catalog.resolve(&reference)?;
-    let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let (record, artifact) = catalog.load_model(&args.model)?;
     kaskad_onnx::export_to(&artifact, &args.out)
         .with_context(|| format!("exporting {}@{}", record.name, record.version))?;
     eprintln!(

@@ -21,14 +21,13 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
         .model
         .clone()
         .unwrap_or_else(|| options.data.name.clone());
-    let record = catalog.resolve(&reference)?;
-    let artifact = ModelArtifact::load(&record.artifact_path)?;
+    let (record, artifact) = catalog.load_model(&reference)?;
     let fallback = match options.inference.fallback_model.as_str() {
         "" => None,
         reference => {
-            let fallback = catalog.resolve(reference)?;
+            let (_, artifact) = catalog.load_model(reference)?;
             Some(Fallback {
-                artifact: ModelArtifact::load(&fallback.artifact_path)?,
+                artifact,
                 max_missing_share: options.inference.fallback_missing_share,
                 range_factor: options.inference.fallback_range_factor,
             })
