@@ -5,16 +5,15 @@
 //! remote modules on a second `kaskad serve`, timeouts and fallbacks.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kaskad_registry::Catalog;
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::blocking::RequestBuilder;
 use serde_json::{Map, Value, json};
 
+use crate::server::{Server, client, key};
 use crate::support::{data, init, kaskad, last_line, stderr, stdout};
 
 /// The first application of credit_data.csv, every column the models read.
@@ -54,79 +53,6 @@ fn versions(home: &Path, algorithm: &str) -> Vec<String> {
         .collect();
     assert_eq!(found.len(), 2, "{algorithm}: {found:?}");
     found
-}
-
-fn key(home: &Path, role: &str) -> String {
-    let out = kaskad(&[
-        "keys",
-        "create",
-        "--home",
-        home.to_str().unwrap(),
-        "--role",
-        role,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    last_line(&out)
-}
-
-/// A running `kaskad serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(home: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaskad"))
-            .args(["serve", "--home", home.to_str().unwrap()])
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env_remove("KASKAD_HOME")
-            .env_remove("KASKAD_REMOTE_KEY")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kaskad serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr:?}");
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGTERM, then waits: the request log is flushed on the way out.
-    fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client {
-    Client::builder().no_proxy().build().unwrap()
 }
 
 fn send(request: RequestBuilder, key: &str) -> (StatusCode, Value) {

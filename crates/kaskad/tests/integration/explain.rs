@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::support::{data, init, kaskad, last_line, stderr, stdout};
+use crate::support::{data, edit_config, init, kaskad, last_line, stderr, stdout};
 
 #[test]
 fn explanations_read_in_raw_units_and_points() {
@@ -84,15 +84,12 @@ fn a_weight_of_evidence_model_explains_as_points_per_bin() {
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
     init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path)
-        .unwrap()
-        .replace("variants = [\"onehot\"]", "variants = [\"woe\"]")
-        .replace(
-            "algorithms = [\"lr\", \"tree\", \"knn\"]",
-            "algorithms = [\"lr\"]",
-        );
-    std::fs::write(&toml_path, toml).unwrap();
+    edit_config(&home, "variants = [\"onehot\"]", "variants = [\"woe\"]");
+    edit_config(
+        &home,
+        "algorithms = [\"lr\", \"tree\", \"knn\"]",
+        "algorithms = [\"lr\"]",
+    );
     assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
     let out = kaskad(&[
         "models",

@@ -5,4 +5,5 @@ mod cascade;
 mod explain;
 mod pipeline;
 mod serve;
+mod server;
 mod support;

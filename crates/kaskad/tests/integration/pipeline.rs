@@ -2,7 +2,10 @@
 
 use serde_json::Value;
 
-use crate::support::{data, init, kaskad, last_line, scored_auc, split, stderr, stdout};
+use crate::support::{
+    data, edit_config, init, init_germancredit, kaskad, last_line, scored_auc, split, stderr,
+    stdout,
+};
 
 /// scikit-learn LogisticRegression(C=1) on one-hot + median impute + scaling,
 /// trained on the first 75 % of credit_data.csv, AUC on the newest 25 %:
@@ -269,16 +272,12 @@ fn incremental_mode_updates_each_family_from_its_previous_version() {
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
     init(&home, &stream, &[]);
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path)
-        .unwrap()
-        .replace("mode = \"auto\"", "mode = \"incremental\"")
-        .replace(
-            "algorithms = [\"lr\", \"tree\", \"knn\"]",
-            "algorithms = [\"lr\", \"tree\", \"knn\", \"gbdt\"]",
-        );
-    assert!(toml.contains("mode = \"incremental\"") && toml.contains("\"gbdt\"]"));
-    std::fs::write(&toml_path, toml).unwrap();
+    edit_config(&home, "mode = \"auto\"", "mode = \"incremental\"");
+    edit_config(
+        &home,
+        "algorithms = [\"lr\", \"tree\", \"knn\"]",
+        "algorithms = [\"lr\", \"tree\", \"knn\", \"gbdt\"]",
+    );
     let out = kaskad(&["update", "--home", h, "--all"]);
     assert_eq!(last_line(&out), "true", "{}", stderr(&out));
 
@@ -306,32 +305,19 @@ fn fairness_is_measured_per_version_and_can_gate_promotion() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
-    let out = kaskad(&[
-        "init",
-        "--home",
-        h,
-        "--dataset",
-        data("germancredit.csv").to_str().unwrap(),
-        "--target",
-        "creditability",
-        "--positive",
-        "bad",
-        "--batch-rows",
-        "500",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+    init_germancredit(&home, "500");
+    edit_config(
+        &home,
         "sensitive = []",
         "sensitive = [\"personal_status_and_sex\", \"age_in_years\"]",
     );
     // A gate no model can pass: nothing becomes champion, the update fails
     // and says which policy stopped it.
-    std::fs::write(
-        &toml_path,
-        toml.replace("max_parity_difference = 1.0", "max_parity_difference = 0.0"),
-    )
-    .unwrap();
+    edit_config(
+        &home,
+        "max_parity_difference = 1.0",
+        "max_parity_difference = 0.0",
+    );
     let out = kaskad(&["update", "--home", h]);
     assert_eq!(last_line(&out), "false");
     assert!(
@@ -340,7 +326,11 @@ fn fairness_is_measured_per_version_and_can_gate_promotion() {
         stderr(&out)
     );
 
-    std::fs::write(&toml_path, &toml).unwrap();
+    edit_config(
+        &home,
+        "max_parity_difference = 0.0",
+        "max_parity_difference = 1.0",
+    );
     let out = kaskad(&["update", "--home", h]);
     assert_eq!(last_line(&out), "true", "{}", stderr(&out));
     let models: Value =
@@ -443,30 +433,13 @@ fn preprocessing_variants_are_searched_with_the_hyperparameters() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
-    let out = kaskad(&[
-        "init",
-        "--home",
-        h,
-        "--dataset",
-        data("germancredit.csv").to_str().unwrap(),
-        "--target",
-        "creditability",
-        "--positive",
-        "bad",
-        "--batch-rows",
-        "500",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path)
-        .unwrap()
-        .replace(
-            "variants = [\"onehot\"]",
-            "variants = [\"onehot\", \"woe\"]",
-        )
-        .replace("mode = \"auto\"", "mode = \"incremental\"");
-    assert!(toml.contains("variants = [\"onehot\", \"woe\"]"), "{toml}");
-    std::fs::write(&toml_path, toml).unwrap();
+    init_germancredit(&home, "500");
+    edit_config(
+        &home,
+        "variants = [\"onehot\"]",
+        "variants = [\"onehot\", \"woe\"]",
+    );
+    edit_config(&home, "mode = \"auto\"", "mode = \"incremental\"");
     let out = kaskad(&["update", "--home", h, "--all"]);
     assert_eq!(last_line(&out), "true", "{}", stderr(&out));
 
@@ -520,12 +493,11 @@ fn unusual_applications_go_to_the_fallback_model_and_are_flagged() {
     init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
     assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
     // Version 2 (the tree) is the fallback; the champion is another version.
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+    edit_config(
+        &home,
         "fallback_model = \"\"",
         "fallback_model = \"default_risk@2\"",
     );
-    std::fs::write(&toml_path, toml).unwrap();
 
     let file = dir.path().join("applications.csv");
     std::fs::write(

@@ -2,10 +2,10 @@
 //! free port, every route, role and error status, the Open Inference
 //! Protocol, metrics, hot reload of the champion, and graceful shutdown.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kaskad_registry::Catalog;
@@ -13,7 +13,8 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-use crate::support::{data, init, kaskad, last_line, stderr};
+use crate::server::{Server, client, key};
+use crate::support::{data, edit_config, init, kaskad, last_line, stderr};
 
 /// The first application of credit_data.csv, as a client sends it.
 fn application() -> Value {
@@ -31,91 +32,6 @@ fn home(dir: &Path, dataset: &Path) -> PathBuf {
     let out = kaskad(&["update", "--home", home.to_str().unwrap(), "--all"]);
     assert_eq!(last_line(&out), "true", "{}", stderr(&out));
     home
-}
-
-fn key(home: &Path, role: &str) -> String {
-    let out = kaskad(&[
-        "keys",
-        "create",
-        "--home",
-        home.to_str().unwrap(),
-        "--role",
-        role,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let key = last_line(&out);
-    assert!(key.starts_with("ksk_") && key.len() == 68, "{key}");
-    key
-}
-
-/// A running `kaskad serve`; killed if a test fails before stopping it.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(home: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaskad"))
-            .args([
-                "serve",
-                "--home",
-                home.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env_remove("KASKAD_HOME")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kaskad serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().to_string();
-        assert!(
-            addr.starts_with("127.0.0.1:"),
-            "bound address on stdout: {addr:?}"
-        );
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client {
-    Client::builder().no_proxy().build().unwrap()
 }
 
 /// Status and JSON body of a response; every answer of the API is JSON.
@@ -630,12 +546,11 @@ fn batches_pushed_over_http_are_collected_by_the_next_update() {
 fn unusual_applications_are_scored_by_the_fallback_model_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let home = home(dir.path(), &data("credit_data.csv"));
-    let toml_path = home.join("kaskad.toml");
-    let toml = std::fs::read_to_string(&toml_path).unwrap().replace(
+    edit_config(
+        &home,
         "fallback_model = \"\"",
         "fallback_model = \"default_risk@2\"",
     );
-    std::fs::write(&toml_path, toml).unwrap();
     let scorer = key(&home, "scorer");
     let server = Server::start(&home, &[]);
     let mut far = application();

@@ -72,6 +72,34 @@ pub fn init(home: &Path, dataset: &Path, extra: &[&str]) {
     assert!(out.status.success(), "init failed: {}", stderr(&out));
 }
 
+/// `kaskad init` on germancredit (`creditability` = bad) in batches of `batch_rows`.
+pub fn init_germancredit(home: &Path, batch_rows: &str) {
+    let out = kaskad(&[
+        "init",
+        "--home",
+        home.to_str().unwrap(),
+        "--dataset",
+        data("germancredit.csv").to_str().unwrap(),
+        "--target",
+        "creditability",
+        "--positive",
+        "bad",
+        "--batch-rows",
+        batch_rows,
+    ]);
+    assert!(out.status.success(), "init failed: {}", stderr(&out));
+}
+
+/// Replaces `from` by `to` in the home's `kaskad.toml`. Panics when `from`
+/// is not there, so a renamed option cannot leave a test silently running
+/// on the defaults.
+pub fn edit_config(home: &Path, from: &str, to: &str) {
+    let path = home.join("kaskad.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "kaskad.toml has no `{from}`:\n{text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
 /// AUC of `score` against `Status == bad` in a scored CSV (Mann–Whitney, ties halved).
 pub fn scored_auc(path: &Path) -> f64 {
     let mut reader = csv::Reader::from_path(path).unwrap();
