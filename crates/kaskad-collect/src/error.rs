@@ -33,6 +33,16 @@ pub enum CollectError {
         columns: String,
         known: String,
     },
+    #[error("{location}: {message}")]
+    RedisLocation { location: String, message: String },
+    #[error("{location}: Redis: {message}")]
+    Redis { location: String, message: String },
+    #[error("{path}: entry {entry}: {message}")]
+    StreamEntry {
+        path: PathBuf,
+        entry: String,
+        message: String,
+    },
 }
 
 impl CollectError {

@@ -1,9 +1,11 @@
-//! Sources of batches: a file split into batches, or a directory of files.
+//! Sources of batches: a file split into batches, a directory of files, or a
+//! Redis stream.
 
 use std::path::{Path, PathBuf};
 
 use kaskad_core::{ColumnKind, Frame};
 
+use crate::redis_stream::{RedisStream, entries_to_frame};
 use crate::{BatchMeta, CollectError, describe, read_parquet, time_key};
 
 /// Where batches come from.
@@ -15,6 +17,9 @@ pub enum Source {
     /// A directory into which new CSV or Parquet files arrive; each file is
     /// one batch, taken in name order.
     Directory(PathBuf),
+    /// A Redis stream read through a consumer group: one entry per
+    /// application, `batch_rows` entries per batch.
+    Redis(RedisStream),
 }
 
 /// A batch the source offers, with its meta-parameters.
@@ -24,6 +29,9 @@ pub struct CandidateBatch {
     pub origin: String,
     pub frame: Frame,
     pub meta: BatchMeta,
+    /// Stream entries to acknowledge once the batch is stored (empty for
+    /// files, which need no acknowledgement).
+    pub entries: Vec<String>,
 }
 
 /// What shapes the batches: columns to drop, time order, batch size, and the
@@ -37,8 +45,11 @@ pub struct BatchPlan<'a> {
 }
 
 impl Source {
+    /// A file, a directory, or a `redis://host:port[/db]?stream=NAME` location.
     pub fn from_path(path: &Path) -> Result<Source, CollectError> {
-        if path.is_dir() {
+        if let Some(stream) = path.to_str().and_then(RedisStream::parse) {
+            Ok(Source::Redis(stream?))
+        } else if path.is_dir() {
             Ok(Source::Directory(path.to_path_buf()))
         } else if path.is_file() {
             Ok(Source::File(path.to_path_buf()))
@@ -67,6 +78,7 @@ impl Source {
                             origin: format!("{name} rows {}–{end}", start + 1),
                             meta: describe(&batch, plan.time),
                             frame: batch,
+                            entries: Vec::new(),
                         }
                     })
                     .collect())
@@ -86,10 +98,74 @@ impl Source {
                             origin: file_name(path),
                             meta: describe(&frame, plan.time),
                             frame,
+                            entries: Vec::new(),
                         })
                     })
                     .collect()
             }
+            Source::Redis(stream) => {
+                let entries = stream.read()?;
+                // Entries deleted from the stream while pending have no
+                // fields left to store: acknowledged with the first batch.
+                let (gone, live): (Vec<_>, Vec<_>) =
+                    entries.into_iter().partition(|e| e.fields.is_none());
+                let mut gone: Vec<String> = gone.into_iter().map(|e| e.id).collect();
+                live.chunks_exact(plan.batch_rows)
+                    .map(|chunk| {
+                        let frame = shape(
+                            entries_to_frame(chunk, &stream.path(), plan.schema)?,
+                            &stream.path(),
+                            plan,
+                        )?;
+                        let mut ids: Vec<String> = std::mem::take(&mut gone);
+                        ids.extend(chunk.iter().map(|e| e.id.clone()));
+                        Ok(CandidateBatch {
+                            origin: format!(
+                                "stream {} entries {}–{}",
+                                stream.stream,
+                                chunk[0].id,
+                                chunk[chunk.len() - 1].id
+                            ),
+                            meta: describe(&frame, plan.time),
+                            frame,
+                            entries: ids,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// What a data set looks like before a home is built on it: like
+    /// [`Source::batches`], except that a stream is only looked at (its
+    /// first `plan.batch_rows` entries, or 100 000), not read as the group.
+    pub fn preview(&self, plan: BatchPlan<'_>) -> Result<Vec<CandidateBatch>, CollectError> {
+        let Source::Redis(stream) = self else {
+            return self.batches(plan);
+        };
+        let entries = stream.peek(plan.batch_rows.min(100_000))?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let frame = shape(
+            entries_to_frame(&entries, &stream.path(), plan.schema)?,
+            &stream.path(),
+            plan,
+        )?;
+        Ok(vec![CandidateBatch {
+            origin: format!("stream {}", stream.stream),
+            meta: describe(&frame, plan.time),
+            frame,
+            entries: Vec::new(),
+        }])
+    }
+
+    /// Tells the source a batch is stored, so a stream stops offering its
+    /// entries.
+    pub fn acknowledge(&self, batch: &CandidateBatch) -> Result<(), CollectError> {
+        match self {
+            Source::Redis(stream) => stream.acknowledge(&batch.entries),
+            Source::File(_) | Source::Directory(_) => Ok(()),
         }
     }
 }

@@ -31,7 +31,8 @@ pub struct Options {
 pub struct DataOptions {
     /// Registered model name.
     pub name: String,
-    /// A CSV/Parquet file split into batches, or a directory new files arrive in.
+    /// A CSV/Parquet file split into batches, a directory new files arrive
+    /// in, or a Redis stream (`redis://host:port/db?stream=NAME`).
     pub source: PathBuf,
     pub target: String,
     /// Target values that mean default (bad = 1).
@@ -521,8 +522,11 @@ impl Options {
 [data]
 # Name under which models are registered.
 name = {name}
-# A CSV or Parquet file split into batches (stream emulation), or a directory
-# into which new CSV/Parquet files arrive (each file is one batch).
+# A CSV or Parquet file split into batches (stream emulation), a directory
+# into which new CSV/Parquet files arrive (each file is one batch), or a Redis
+# stream, redis://host:port/db?stream=NAME[&group=NAME]: one entry per
+# application (fields = columns), batch_rows entries per batch, read through a
+# consumer group and acknowledged once stored.
 source = {source}
 # Target column and the values of it that mean default (bad = 1).
 target = {target}

@@ -184,7 +184,8 @@ pub struct HomeArgs {
 pub struct InitArgs {
     #[command(flatten)]
     pub home: HomeArgs,
-    /// CSV or Parquet file split into batches, or a directory new files arrive in.
+    /// CSV or Parquet file split into batches, a directory new files arrive
+    /// in, or a Redis stream `redis://host:port/db?stream=NAME`.
     #[arg(long)]
     pub dataset: PathBuf,
     /// Target column.

@@ -193,6 +193,9 @@ impl Pipeline<'_> {
                             candidate.origin, same.id, same.origin
                         ));
                     }
+                    // Stored before (a run killed before acknowledging it)
+                    // or refused: either way the stream may forget it.
+                    acknowledge(&source, &candidate);
                     continue;
                 }
                 for message in &refused {
@@ -223,6 +226,7 @@ impl Pipeline<'_> {
                         .set_setting(SCHEMA_KEY, &json!(kinds))
                         .map_err(|e| fail("collect", e))?;
                 }
+                acknowledge(&source, &candidate);
                 let detail = format!(
                     "batch {id}: {} ({} rows × {} columns, {:.1}% missing)",
                     candidate.origin,
@@ -1095,6 +1099,18 @@ pub fn describe_params(params: &Hyperparams) -> String {
     format!("{}({})", params.algorithm(), inner.join(", "))
 }
 
+/// Lets the source forget a stored batch. A failure is only reported: the
+/// batch is safe in the catalog, and when the stream offers it again the
+/// catalog refuses it by content hash and acknowledges it then.
+fn acknowledge(source: &Source, batch: &kaskad_collect::CandidateBatch) {
+    if let Err(e) = source.acknowledge(batch) {
+        eprintln!(
+            "warning: {}: not acknowledged ({e}); it will be when offered again",
+            batch.origin
+        );
+    }
+}
+
 /// Checks a data set before a home is built on it: readable, target present
 /// with both classes, drop and time columns present.
 pub fn check_dataset(
@@ -1111,7 +1127,7 @@ pub fn check_dataset(
         batch_rows: usize::MAX,
         schema: None,
     };
-    let batches = source.batches(plan)?;
+    let batches = source.preview(plan)?;
     let Some(first) = batches.first() else {
         anyhow::bail!("{}: no CSV or Parquet file to read", path.display());
     };

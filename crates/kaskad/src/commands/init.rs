@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kaskad_collect::RedisStream;
 use kaskad_core::config::Options;
 
 use crate::cli::InitArgs;
@@ -17,8 +18,11 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
             home.config_path().display()
         );
     }
-    let dataset = std::path::absolute(&args.dataset)
-        .with_context(|| format!("{}", args.dataset.display()))?;
+    let dataset = if RedisStream::parse(&args.dataset.to_string_lossy()).is_some() {
+        args.dataset.clone()
+    } else {
+        std::path::absolute(&args.dataset).with_context(|| format!("{}", args.dataset.display()))?
+    };
     let meta = check_dataset(
         &dataset,
         &args.target,

@@ -6,4 +6,5 @@ mod explain;
 mod pipeline;
 mod serve;
 mod server;
+mod stream;
 mod support;
