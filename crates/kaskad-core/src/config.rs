@@ -174,6 +174,9 @@ pub struct TrainOptions {
     pub mlp_max_epochs: usize,
     pub seed: u64,
     pub mode: String,
+    /// Most (variant × hyperparameters) candidates a search cross-validates,
+    /// in the meta-model's order; 0 = all of them.
+    pub search_budget: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,6 +277,7 @@ impl Default for TrainOptions {
             mlp_max_epochs: 200,
             seed: 42,
             mode: "auto".into(),
+            search_budget: 0,
         }
     }
 }
@@ -627,6 +631,12 @@ seed = {seed}
 # incremental unless a column drifted past drift.psi_fail or the champion's
 # AUC on the new batch fell by more than validate.retrain_auc_drop.
 mode = {mode}
+# Most (preprocessing variant × hyperparameters) candidates a full search
+# cross-validates; 0 = every one. The meta-model orders them: candidates
+# never measured first (in grid order), then by the CV AUC it predicts from
+# earlier searches on data like this batch; the first search_budget are
+# evaluated. A family with none evaluated keeps its previous versions.
+search_budget = {search_budget}
 
 [validate]
 # Share of the newest rows held out to compare the candidates and the champion.
@@ -724,6 +734,7 @@ fallback_range_factor = {fallback_range_factor:?}
             mlp_max_epochs = t.mlp_max_epochs,
             seed = t.seed,
             mode = s(&t.mode),
+            search_budget = t.search_budget,
             holdout = v.holdout,
             cv_folds = v.cv_folds,
             threshold = v.threshold,

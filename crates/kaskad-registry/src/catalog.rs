@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,6 +117,35 @@ CREATE TABLE IF NOT EXISTS cascades (
     definition TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
     PRIMARY KEY (name, version)
+);
+"#;
+
+/// Version 4: meta-learning. `searches` holds the meta-features of the
+/// data every hyperparameter search ran on; `candidates` every (variant ×
+/// hyperparameters) pair it considered: the meta-model's predicted CV AUC,
+/// its place in the search order, and, when the budget let it be
+/// evaluated, its CV AUC (mean and standard deviation over the folds) and
+/// the seconds its fold fits took.
+const MIGRATION_4: &str = r#"
+CREATE TABLE IF NOT EXISTS searches (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    batch_id INTEGER REFERENCES batches(id),
+    meta_features TEXT NOT NULL,
+    budget INTEGER NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    run_id INTEGER NOT NULL REFERENCES searches(run_id),
+    position INTEGER NOT NULL,
+    family TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    params TEXT NOT NULL,
+    predicted_auc REAL,
+    evaluated INTEGER NOT NULL,
+    cv_auc REAL,
+    cv_auc_sd REAL,
+    fit_seconds REAL NOT NULL,
+    PRIMARY KEY (run_id, position)
 );
 "#;
 
@@ -259,6 +288,37 @@ pub struct VersionRecord {
     pub created_at: String,
 }
 
+/// One hyperparameter search: the meta-features of the data it ran on
+/// (named, in the meta-model's order) and its candidates in search order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchRecord {
+    pub run_id: i64,
+    pub batch_id: Option<i64>,
+    pub meta_features: Vec<(String, f64)>,
+    /// Most candidates evaluated; 0 = all.
+    pub budget: usize,
+    pub candidates: Vec<CandidateRecord>,
+}
+
+/// One (variant × hyperparameters) pair of a search.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CandidateRecord {
+    pub family: String,
+    pub variant: String,
+    pub params: Value,
+    /// The meta-model's estimate of its CV AUC; `None` before it has a
+    /// measurement of this pair.
+    pub predicted_auc: Option<f64>,
+    /// Whether the search budget let it be cross-validated.
+    pub evaluated: bool,
+    /// Mean and standard deviation over the CV folds; `None` when not
+    /// evaluated or no fold had both classes.
+    pub cv_auc: Option<f64>,
+    pub cv_auc_sd: Option<f64>,
+    /// Seconds of its fold fits and predictions (shared preprocessing excluded).
+    pub fit_seconds: f64,
+}
+
 /// One stored version of a cascade: its definition as sent (JSON).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CascadeRecord {
@@ -311,16 +371,22 @@ impl Catalog {
                 ),
             });
         }
-        catalog.exec(SCHEMA)?;
-        // Each migration is idempotent (IF NOT EXISTS), so a process killed
-        // between a migration and the version bump redoes it harmlessly.
-        if version < 2 {
-            catalog.exec(MIGRATION_2)?;
+        if version == SCHEMA_VERSION {
+            return Ok(catalog);
         }
-        if version < 3 {
-            catalog.exec(MIGRATION_3)?;
+        // The schema, the migrations and the version bump are one
+        // transaction: a process killed halfway leaves the old version, and
+        // each migration is idempotent (IF NOT EXISTS), so two processes
+        // migrating at once both succeed.
+        let mut migration = String::from("BEGIN IMMEDIATE;");
+        migration.push_str(SCHEMA);
+        for (from, sql) in [(2, MIGRATION_2), (3, MIGRATION_3), (4, MIGRATION_4)] {
+            if version < from {
+                migration.push_str(sql);
+            }
         }
-        catalog.exec(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        migration.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+        catalog.exec(&migration)?;
         Ok(catalog)
     }
 
@@ -823,6 +889,138 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Records a search with its candidates (in search order), in one transaction.
+    pub fn record_search(&mut self, search: &SearchRecord) -> Result<(), RegistryError> {
+        let path = self.path.clone();
+        let err = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let features =
+            serde_json::to_string(&search.meta_features).map_err(|e| RegistryError::Corrupt {
+                path: self.path.clone(),
+                message: format!("meta-features do not serialize: {e}"),
+            })?;
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO searches (run_id, batch_id, meta_features, budget) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                search.run_id,
+                search.batch_id,
+                features,
+                search.budget as i64
+            ],
+        )
+        .map_err(err)?;
+        for (position, c) in search.candidates.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO candidates (run_id, position, family, variant, params, predicted_auc,
+                     evaluated, cv_auc, cv_auc_sd, fit_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    search.run_id,
+                    position as i64,
+                    c.family,
+                    c.variant,
+                    c.params.to_string(),
+                    c.predicted_auc,
+                    c.evaluated,
+                    c.cv_auc,
+                    c.cv_auc_sd,
+                    c.fit_seconds,
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Every recorded search, oldest first, with its candidates in search order.
+    pub fn searches(&self) -> Result<Vec<SearchRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run_id, batch_id, meta_features, budget FROM searches ORDER BY run_id")
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, Option<i64>, String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT family, variant, params, predicted_auc, evaluated, cv_auc, cv_auc_sd, fit_seconds
+                 FROM candidates WHERE run_id = ?1 ORDER BY position",
+            )
+            .map_err(|e| self.err(e))?;
+        type Row = (
+            String,
+            String,
+            String,
+            Option<f64>,
+            bool,
+            Option<f64>,
+            Option<f64>,
+            f64,
+        );
+        rows.into_iter()
+            .map(|(run_id, batch_id, features, budget)| {
+                let meta_features =
+                    serde_json::from_str(&features).map_err(|e| RegistryError::Corrupt {
+                        path: self.path.clone(),
+                        message: format!("search of run {run_id}: meta-features do not parse: {e}"),
+                    })?;
+                let candidates: Vec<Row> = stmt
+                    .query_map([run_id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    })
+                    .and_then(Iterator::collect)
+                    .map_err(|e| self.err(e))?;
+                let candidates = candidates
+                    .into_iter()
+                    .map(
+                        |(
+                            family,
+                            variant,
+                            params,
+                            predicted_auc,
+                            evaluated,
+                            cv_auc,
+                            cv_auc_sd,
+                            fit_seconds,
+                        )| {
+                            Ok(CandidateRecord {
+                                family,
+                                variant,
+                                params: self.json(&params)?,
+                                predicted_auc,
+                                evaluated,
+                                cv_auc,
+                                cv_auc_sd,
+                                fit_seconds,
+                            })
+                        },
+                    )
+                    .collect::<Result<_, RegistryError>>()?;
+                Ok(SearchRecord {
+                    run_id,
+                    batch_id,
+                    meta_features,
+                    budget: budget as usize,
+                    candidates,
+                })
+            })
+            .collect()
+    }
+
     pub fn inferences(&self) -> Result<Vec<InferenceRecord>, RegistryError> {
         let mut stmt = self
             .conn
@@ -1316,5 +1514,61 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    fn search(run_id: i64) -> SearchRecord {
+        let candidate = |family: &str, cv: Option<f64>| CandidateRecord {
+            family: family.into(),
+            variant: "onehot".into(),
+            params: json!({"algorithm": family}),
+            predicted_auc: Some(0.7),
+            evaluated: cv.is_some(),
+            cv_auc: cv,
+            cv_auc_sd: cv.map(|_| 0.01),
+            fit_seconds: 0.5,
+        };
+        SearchRecord {
+            run_id,
+            batch_id: Some(1),
+            meta_features: vec![("log_rows".into(), 6.9), ("positive_rate".into(), 0.3)],
+            budget: 1,
+            candidates: vec![candidate("tree", Some(0.74)), candidate("lr", None)],
+        }
+    }
+
+    #[test]
+    fn a_version_3_catalog_keeps_its_rows_and_gains_searches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(MIGRATION_2).unwrap();
+            conn.execute_batch(MIGRATION_3).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO settings VALUES ('k', '3');
+                 INSERT INTO batches (origin, rows, columns, content_hash, meta, raw_path)
+                     VALUES ('f', 10, 2, 'h1', '{}', 'raw/1.parquet');
+                 INSERT INTO runs (batch_id, ok) VALUES (1, 1);
+                 INSERT INTO cascades (name, version, definition) VALUES ('c', 1, '{}');",
+            )
+            .unwrap();
+        }
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.setting("k").unwrap(), Some(json!(3)));
+        assert!(c.batches().unwrap()[0].processed);
+        assert_eq!(c.cascade("c").unwrap().unwrap().version, 1);
+        let version: i64 = c
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(c.searches().unwrap().is_empty());
+        c.record_search(&search(1)).unwrap();
+        assert!(c.record_search(&search(1)).is_err(), "one search per run");
+        drop(c);
+        let c = Catalog::open(&path).unwrap();
+        assert_eq!(c.searches().unwrap(), vec![search(1)]);
     }
 }

@@ -17,8 +17,8 @@ mod model;
 
 pub use artifacts::{read_artifact, write_artifact};
 pub use catalog::{
-    ApiKeyRecord, BatchRecord, CascadeRecord, Catalog, InferenceRecord, NewBatch, NewVersion,
-    RequestRecord, Role, RunRecord, StageRecord, VersionRecord,
+    ApiKeyRecord, BatchRecord, CandidateRecord, CascadeRecord, Catalog, InferenceRecord, NewBatch,
+    NewVersion, RequestRecord, Role, RunRecord, SearchRecord, StageRecord, VersionRecord,
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};

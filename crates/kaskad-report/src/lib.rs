@@ -35,6 +35,55 @@ pub struct ReportData {
     pub inference: Vec<InferenceRow>,
     /// A/B results of cascade splits, from reported outcomes.
     pub ab: Vec<AbRow>,
+    /// The meta-model's view of the hyperparameter searches.
+    #[serde(default)]
+    pub meta: MetaView,
+}
+
+/// What the meta-model estimated and how that compared with what the
+/// searches measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MetaView {
+    /// Every search, oldest first.
+    pub searches: Vec<SearchRow>,
+    /// The latest search, per family.
+    pub latest: Vec<MetaFamilyRow>,
+}
+
+/// One hyperparameter search, judged after the fact.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SearchRow {
+    pub run_id: i64,
+    pub batch_id: Option<i64>,
+    /// Most candidates evaluated; 0 = all.
+    pub budget: usize,
+    pub candidates: usize,
+    pub evaluated: usize,
+    /// Candidates with both an estimate and a CV measurement.
+    pub compared: usize,
+    /// Spearman correlation of estimated and measured CV AUC.
+    pub rank_correlation: Option<f64>,
+    /// Whether the candidate estimated best was the best measured; `None`
+    /// when nothing was estimated (the first search).
+    pub top1_hit: Option<bool>,
+    /// The best measured candidate, as `family variant params`.
+    pub best: String,
+    pub best_auc: Option<f64>,
+}
+
+/// One family in the latest search: the candidate the meta-model put
+/// first for it, and the one CV found best.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MetaFamilyRow {
+    pub family: String,
+    /// `variant params` of the family's best estimate.
+    pub predicted: String,
+    pub predicted_auc: Option<f64>,
+    /// What CV measured for that candidate (`None`: skipped by the budget).
+    pub predicted_measured_auc: Option<f64>,
+    /// `variant params` of the family's best measurement.
+    pub measured: String,
+    pub measured_auc: Option<f64>,
 }
 
 /// One branch of one split of a cascade, judged on reported outcomes.
@@ -171,6 +220,7 @@ pub fn render_html(data: &ReportData) -> String {
     out.push_str(&sections::runs(&data.runs));
     out.push_str(&sections::inference(&data.inference));
     out.push_str(&sections::ab(&data.ab));
+    out.push_str(&sections::meta(&data.meta));
     out.push_str("</main></body></html>\n");
     out
 }

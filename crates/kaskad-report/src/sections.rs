@@ -2,7 +2,7 @@
 
 use crate::html::{NONE, escape, list, mib, num, number, opt_num, percent, status, table, text};
 use crate::svg::{LineChart, Series, line_chart};
-use crate::{AbRow, BatchRow, InferenceRow, ReportData, RunRow, VersionRow};
+use crate::{AbRow, BatchRow, InferenceRow, MetaView, ReportData, RunRow, VersionRow};
 
 /// How many of the most drifted columns the drift table names.
 const TOP_DRIFTED: usize = 3;
@@ -427,6 +427,108 @@ pub(crate) fn ab(rows: &[AbRow]) -> String {
             number("p (equal default rates)"),
         ],
         &cells,
+    ));
+    out.push_str("</section>");
+    out
+}
+
+pub(crate) fn meta(view: &MetaView) -> String {
+    let mut out = open("meta", "Meta-learning: the search order");
+    if view.searches.is_empty() {
+        return close(
+            out,
+            "No hyperparameter search recorded yet (incremental updates do not search).",
+        );
+    }
+    let judged: Vec<bool> = view.searches.iter().filter_map(|s| s.top1_hit).collect();
+    let correlations: Vec<f64> = view
+        .searches
+        .iter()
+        .filter_map(|s| s.rank_correlation)
+        .collect();
+    out.push_str(&format!(
+        r#"<p class="note">The meta-model estimates every candidate's CV AUC from earlier searches on similar data (kernel regression over standardized meta-features, shrunk towards the candidate's mean) and the search runs in that order, within <code>train.search_budget</code>. Top-1 hit rate: {} of {} searches{}.</p>"#,
+        judged.iter().filter(|&&h| h).count(),
+        judged.len(),
+        if correlations.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; mean rank correlation {:.3}",
+                correlations.iter().sum::<f64>() / correlations.len() as f64
+            )
+        }
+    ));
+    if !view.latest.is_empty() {
+        out.push_str("<p>Latest search, per family: the candidate estimated best, and the one measured best.</p>");
+        let rows: Vec<Vec<String>> = view
+            .latest
+            .iter()
+            .map(|r| {
+                vec![
+                    escape(&r.family),
+                    format!("<code>{}</code>", escape(&r.predicted)),
+                    opt_num(r.predicted_auc, 4),
+                    r.predicted_measured_auc
+                        .map_or_else(|| "skipped".to_string(), |a| num(a, 4)),
+                    format!("<code>{}</code>", escape(&r.measured)),
+                    opt_num(r.measured_auc, 4),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                text("Family"),
+                text("Estimated best"),
+                number("Estimate"),
+                number("Its CV AUC"),
+                text("Measured best"),
+                number("CV AUC"),
+            ],
+            &rows,
+        ));
+    }
+    let rows: Vec<Vec<String>> = view
+        .searches
+        .iter()
+        .map(|s| {
+            vec![
+                s.run_id.to_string(),
+                s.batch_id
+                    .map_or_else(|| NONE.to_string(), |b| b.to_string()),
+                format!(
+                    "{} of {}{}",
+                    s.evaluated,
+                    s.candidates,
+                    if s.budget == 0 {
+                        String::new()
+                    } else {
+                        format!(" (budget {})", s.budget)
+                    }
+                ),
+                s.compared.to_string(),
+                opt_num(s.rank_correlation, 3),
+                s.top1_hit.map_or_else(
+                    || NONE.to_string(),
+                    |h| if h { "yes" } else { "no" }.to_string(),
+                ),
+                format!("<code>{}</code>", escape(&s.best)),
+                opt_num(s.best_auc, 4),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            number("Run"),
+            number("Batch"),
+            number("Evaluated"),
+            number("Compared"),
+            number("Rank correlation"),
+            text("Top-1 hit"),
+            text("Best measured"),
+            number("CV AUC"),
+        ],
+        &rows,
     ));
     out.push_str("</section>");
     out

@@ -2,8 +2,8 @@
 //! all sections present, charts inline, nothing external, user text escaped.
 
 use kaskad_report::{
-    AbRow, BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow,
-    render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, ReportData,
+    RunRow, SearchRow, VersionRow, render_html,
 };
 
 fn sample() -> ReportData {
@@ -107,6 +107,39 @@ fn sample() -> ReportData {
             auc: None,
             p_value: Some(0.0312),
         }],
+        meta: MetaView {
+            searches: vec![
+                SearchRow {
+                    run_id: 1,
+                    batch_id: Some(1),
+                    candidates: 11,
+                    evaluated: 11,
+                    best: "lr onehot c=1".into(),
+                    best_auc: Some(0.75),
+                    ..SearchRow::default()
+                },
+                SearchRow {
+                    run_id: 2,
+                    batch_id: Some(2),
+                    budget: 3,
+                    candidates: 11,
+                    evaluated: 3,
+                    compared: 3,
+                    rank_correlation: Some(0.5),
+                    top1_hit: Some(true),
+                    best: "lr onehot c=1".into(),
+                    best_auc: Some(0.7693),
+                },
+            ],
+            latest: vec![MetaFamilyRow {
+                family: "tree".into(),
+                predicted: "onehot max_depth=4".into(),
+                predicted_auc: Some(0.6568),
+                predicted_measured_auc: None,
+                measured: "onehot max_depth=6".into(),
+                measured_auc: Some(0.6612),
+            }],
+        },
     }
 }
 
@@ -115,6 +148,9 @@ fn full_report_has_every_section_and_inline_charts() {
     let html = render_html(&sample());
     assert!(html.contains("<h2>A/B results</h2>") && html.contains("sme&lt;scoring&gt;"));
     assert!(html.contains("0.0312"));
+    assert!(html.contains("<h2>Meta-learning: the search order</h2>"));
+    assert!(html.contains("Top-1 hit rate: 1 of 1 searches; mean rank correlation 0.500"));
+    assert!(html.contains("3 of 11 (budget 3)") && html.contains("skipped"));
     for heading in [
         "Data quality by batch",
         "Drift by batch",

@@ -32,6 +32,9 @@ pub enum Command {
     Batches(ListArgs),
     /// List registered model versions with their metrics.
     Models(ModelsArgs),
+    /// List hyperparameter searches: every candidate's meta-model estimate,
+    /// whether it was evaluated, and its CV AUC.
+    Searches(ListArgs),
     /// The whole flow on the bundled credit data, end to end.
     Demo(DemoArgs),
     /// Measure a registered model's scoring variants on a file (`kaskad bench

@@ -11,6 +11,7 @@ pub mod cli;
 mod commands;
 mod home;
 mod memory;
+mod meta_model;
 mod pipeline;
 mod progress;
 
@@ -28,6 +29,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Inference(args) => commands::inference::run(&args),
         Command::Summary(args) => commands::summary::run(&args),
         Command::Batches(args) => commands::listing::batches(&args),
+        Command::Searches(args) => commands::listing::searches(&args),
         Command::Models(cli::ModelsArgs {
             action: Some(cli::ModelsCommand::Export(args)),
             ..

@@ -14,7 +14,7 @@ use kaskad_analyze::{Reference, assess_and_clean, drift, score_psi};
 use kaskad_collect::{BatchPlan, Source, describe, read_parquet, write_parquet};
 use kaskad_core::config::{Encoding, Options, TrainOptions};
 use kaskad_core::{ColumnData, ColumnKind, Frame, binary_target};
-use kaskad_registry::{Catalog, NewBatch, NewVersion, StageRecord};
+use kaskad_registry::{CandidateRecord, Catalog, NewBatch, NewVersion, SearchRecord, StageRecord};
 use kaskad_train::{Hyperparams, Increment, TrainMode, fit, grid};
 use kaskad_validate::{
     Fairness, Metrics, calibration, evaluate, holdout, roc_auc, time_series_folds,
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::home::Home;
 use crate::memory::peak_rss_bytes;
+use crate::meta_model;
 use kaskad_registry::{FORMAT, FORMAT_VERSION, ModelArtifact};
 
 const REFERENCE_KEY: &str = "reference";
@@ -303,7 +304,9 @@ impl Pipeline<'_> {
         let data = stage(stages, "prepare", || {
             self.prepare(Some((batch_id, &cleaned)))
         })?;
-        let candidates = stage(stages, "train", || self.train(&data, severe_drift))?;
+        let candidates = stage(stages, "train", || {
+            self.train(&data, severe_drift, run, batch_id)
+        })?;
         let champion = stage(stages, "validate", || {
             self.validate(&data, candidates, run, Promotion::Policy)
         })?;
@@ -472,9 +475,11 @@ impl Pipeline<'_> {
     /// version or the hyperparameter search with time-series CV and a fit
     /// from scratch (see `train.mode`).
     fn train(
-        &self,
+        &mut self,
         data: &TrainingData,
         severe_drift: bool,
+        run: i64,
+        batch_id: i64,
     ) -> Result<(Vec<Candidate>, String), StageFailure> {
         let options = self.options;
         let positives = data.train_y.iter().filter(|&&v| v == 1).count();
@@ -504,8 +509,9 @@ impl Pipeline<'_> {
                 None => searched.push(algorithm.clone()),
             }
         }
-        candidates.extend(self.search(data, &searched)?);
-        let detail = format!("{why}; ")
+        let (found, searched) = self.search(data, &searched, run, batch_id)?;
+        candidates.extend(found);
+        let detail = format!("{why}; {searched}")
             + &candidates
                 .iter()
                 .map(|c| {
@@ -641,44 +647,141 @@ impl Pipeline<'_> {
     }
 
     /// The search over preprocessing variants × hyperparameters with
-    /// time-series CV for `algorithms`, then each family's best pair fitted
-    /// from scratch on the training rows. Ties go to the variant listed first.
+    /// time-series CV for `algorithms`, in the meta-model's order and within
+    /// `train.search_budget`; then each family's best evaluated pair fitted
+    /// from scratch on the training rows. Ties go to the variant listed
+    /// first, then to the grid's order. Every candidate is recorded with
+    /// the meta-model's estimate and what CV measured. Also returns a line
+    /// for the stage detail.
     fn search(
-        &self,
+        &mut self,
         data: &TrainingData,
         algorithms: &[String],
-    ) -> Result<Vec<Candidate>, StageFailure> {
+        run: i64,
+        batch_id: i64,
+    ) -> Result<(Vec<Candidate>, String), StageFailure> {
         let options = self.options;
+        if algorithms.is_empty() {
+            return Ok((Vec::new(), String::new()));
+        }
         let mut train_options = options.train.clone();
         train_options.algorithms = algorithms.to_vec();
-        let folds = time_series_folds(data.train_y.len(), options.validate.cv_folds);
         let grid = grid(&train_options);
+        let pairs: Vec<(Encoding, Hyperparams)> = options
+            .prepare
+            .variants()
+            .into_iter()
+            .flat_map(|variant| grid.iter().map(move |params| (variant, params.clone())))
+            .collect();
+        let plan = self.plan_search(data, &pairs, batch_id)?;
+        let folds = time_series_folds(data.train_y.len(), options.validate.cv_folds);
+        let scores = cross_validate(
+            &data.train_x,
+            &data.train_y,
+            &folds,
+            &pairs,
+            &plan.evaluate,
+            options,
+        );
         let mut best: Vec<(Hyperparams, Encoding, Option<f64>)> = Vec::new();
-        for variant in options.prepare.variants() {
-            let aucs = cross_validate(
-                &data.train_x,
-                &data.train_y,
-                &folds,
-                &grid,
-                variant,
-                options,
-            );
-            for (params, cv) in grid.iter().zip(aucs) {
-                match best
-                    .iter_mut()
-                    .find(|(p, _, _)| p.algorithm() == params.algorithm())
-                {
-                    Some(slot) if cv.unwrap_or(f64::MIN) > slot.2.unwrap_or(f64::MIN) => {
-                        *slot = (params.clone(), variant, cv)
-                    }
-                    Some(_) => {}
-                    None => best.push((params.clone(), variant, cv)),
+        for (((variant, params), score), &evaluated) in
+            pairs.iter().zip(&scores).zip(&plan.evaluate)
+        {
+            if !evaluated {
+                continue;
+            }
+            let cv = score.mean();
+            match best
+                .iter_mut()
+                .find(|(p, _, _)| p.algorithm() == params.algorithm())
+            {
+                Some(slot) if cv.unwrap_or(f64::MIN) > slot.2.unwrap_or(f64::MIN) => {
+                    *slot = (params.clone(), *variant, cv)
                 }
+                Some(_) => {}
+                None => best.push((params.clone(), *variant, cv)),
             }
         }
-        best.into_iter()
+        let record = SearchRecord {
+            run_id: run,
+            batch_id: Some(batch_id),
+            meta_features: plan.meta_features,
+            budget: options.train.search_budget,
+            candidates: plan
+                .order
+                .iter()
+                .map(|&i| {
+                    let (variant, params) = &pairs[i];
+                    CandidateRecord {
+                        family: params.algorithm().into(),
+                        variant: variant.to_string(),
+                        params: json!(params),
+                        predicted_auc: plan.predicted[i],
+                        evaluated: plan.evaluate[i],
+                        cv_auc: scores[i].mean(),
+                        cv_auc_sd: scores[i].sd(),
+                        fit_seconds: scores[i].seconds,
+                    }
+                })
+                .collect(),
+        };
+        self.catalog
+            .record_search(&record)
+            .map_err(|e| fail("train", e))?;
+        let evaluated = plan.evaluate.iter().filter(|&&e| e).count();
+        let detail = format!(
+            "search: {evaluated} of {} candidates cross-validated in meta-model order ({} estimated); ",
+            pairs.len(),
+            plan.predicted.iter().flatten().count()
+        );
+        let candidates = best
+            .into_iter()
             .map(|(params, variant, cv_auc)| self.fit_fresh(data, params, variant, cv_auc))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((candidates, detail))
+    }
+
+    /// The meta-model's plan for a search over `pairs`: the meta-features
+    /// of this training data, each pair's estimated CV AUC from the
+    /// recorded searches, the order, and which pairs the budget evaluates.
+    fn plan_search(
+        &self,
+        data: &TrainingData,
+        pairs: &[(Encoding, Hyperparams)],
+        batch_id: i64,
+    ) -> Result<SearchPlan, StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("train", e);
+        let history = self.catalog.searches().map_err(|e| err(&e))?;
+        let max_psi = self
+            .catalog
+            .batches()
+            .map_err(|e| err(&e))?
+            .into_iter()
+            .find(|b| b.id == batch_id)
+            .and_then(|b| b.drift)
+            .and_then(|d| d.get("max_psi").and_then(Value::as_f64))
+            .unwrap_or(0.0);
+        let meta_features = meta_model::meta_features(&data.train_x, &data.train_y, max_psi);
+        let keys: Vec<(String, Value)> = pairs
+            .iter()
+            .map(|(variant, params)| (variant.to_string(), json!(params)))
+            .collect();
+        let predicted = meta_model::predict(&history, &meta_features, &keys);
+        let order = meta_model::search_order(&predicted);
+        let budget = match self.options.train.search_budget {
+            0 => pairs.len(),
+            n => n.min(pairs.len()),
+        };
+        let mut evaluate = vec![false; pairs.len()];
+        for &i in &order[..budget] {
+            evaluate[i] = true;
+        }
+        Ok(SearchPlan {
+            meta_features,
+            predicted,
+            order,
+            evaluate,
+        })
     }
 
     /// The `variant` preprocessing and the model of `params` fitted from
@@ -950,19 +1053,75 @@ struct TrainingData {
     trained_on: Vec<i64>,
 }
 
-/// For every entry of `grid`, its mean AUC over time-series folds with the
-/// `variant` preprocessing; folds whose training or test part has a single
-/// class are skipped (AUC is undefined there). `None` if all are. Each fold's
-/// preprocessing is fitted once and shared by the whole grid.
+/// What the meta-model decided for one search, per (variant ×
+/// hyperparameters) pair in grid order, and the search order.
+struct SearchPlan {
+    meta_features: Vec<(String, f64)>,
+    predicted: Vec<Option<f64>>,
+    order: Vec<usize>,
+    evaluate: Vec<bool>,
+}
+
+/// One candidate's cross-validation: AUC per usable fold, and the seconds
+/// its fits and predictions took.
+#[derive(Debug, Clone, Default)]
+struct CvScore {
+    aucs: Vec<f64>,
+    seconds: f64,
+}
+
+impl CvScore {
+    fn mean(&self) -> Option<f64> {
+        (!self.aucs.is_empty()).then(|| self.aucs.iter().sum::<f64>() / self.aucs.len() as f64)
+    }
+
+    /// Population standard deviation over the folds.
+    fn sd(&self) -> Option<f64> {
+        let mean = self.mean()?;
+        Some(
+            (self.aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / self.aucs.len() as f64)
+                .sqrt(),
+        )
+    }
+}
+
+/// For every pair with `evaluate` set, its AUC over time-series folds;
+/// folds whose training or test part has a single class are skipped (AUC is
+/// undefined there). Each fold's preprocessing of a variant is fitted once
+/// and shared by that variant's pairs, one variant at a time.
 fn cross_validate(
     x: &Frame,
     y: &[u8],
     folds: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
-    grid: &[Hyperparams],
+    pairs: &[(Encoding, Hyperparams)],
+    evaluate: &[bool],
+    options: &Options,
+) -> Vec<CvScore> {
+    let mut scores = vec![CvScore::default(); pairs.len()];
+    let mut variants: Vec<Encoding> = Vec::new();
+    for ((variant, _), _) in pairs.iter().zip(evaluate).filter(|(_, e)| **e) {
+        if !variants.contains(variant) {
+            variants.push(*variant);
+        }
+    }
+    for variant in variants {
+        cross_validate_variant(x, y, folds, pairs, evaluate, variant, options, &mut scores);
+    }
+    scores
+}
+
+/// `cross_validate` for the pairs of one variant.
+#[allow(clippy::too_many_arguments)]
+fn cross_validate_variant(
+    x: &Frame,
+    y: &[u8],
+    folds: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+    pairs: &[(Encoding, Hyperparams)],
+    evaluate: &[bool],
     variant: Encoding,
     options: &Options,
-) -> Vec<Option<f64>> {
-    let mut aucs: Vec<Vec<f64>> = vec![Vec::new(); grid.len()];
+    scores: &mut [CvScore],
+) {
     for (train, test) in folds {
         let both = |r: &std::ops::Range<usize>| {
             let p = y[r.clone()].iter().filter(|&&v| v == 1).count();
@@ -983,16 +1142,22 @@ fn cross_validate(
         let (Ok(xt), Ok(xv)) = (pre.transform(&fold_x), pre.transform(&x.take(&test_rows))) else {
             continue;
         };
-        for (params, aucs) in grid.iter().zip(&mut aucs) {
+        for (((_, params), score), _) in pairs
+            .iter()
+            .zip(scores.iter_mut())
+            .zip(evaluate)
+            .filter(|(((v, _), _), e)| **e && *v == variant)
+        {
+            let start = Instant::now();
             let Ok(model) = fit(&xt, fold_y, params, options.train.seed) else {
                 continue;
             };
-            aucs.push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+            score
+                .aucs
+                .push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+            score.seconds += start.elapsed().as_secs_f64();
         }
     }
-    aucs.into_iter()
-        .map(|a| (!a.is_empty()).then(|| a.iter().sum::<f64>() / a.len() as f64))
-        .collect()
 }
 
 /// The group of every row for each sensitive column: categories as they

@@ -1,4 +1,5 @@
-//! `kaskad batches` and `kaskad models`: the catalog, as a table or JSON.
+//! `kaskad batches`, `kaskad models` and `kaskad searches`: the catalog, as
+//! a table or JSON.
 
 use std::process::ExitCode;
 
@@ -43,6 +44,56 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{:>4}  {:<width$} {:>7} {:>4}  {:<22} {:<9}",
                 b.id, b.origin, b.rows, b.columns, range, b.processed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn searches(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home.home);
+    home.options()?;
+    let searches = home.catalog()?.searches()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&searches)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let auc = |a: Option<f64>| a.map_or("-".into(), |x| format!("{x:.4}"));
+    for s in &searches {
+        let features: Vec<String> = s
+            .meta_features
+            .iter()
+            .map(|(name, value)| format!("{name}={value:.3}"))
+            .collect();
+        println!(
+            "run {} (batch {}), budget {}: {}",
+            s.run_id,
+            s.batch_id.map_or("-".into(), |b| b.to_string()),
+            if s.budget == 0 {
+                "all".to_string()
+            } else {
+                s.budget.to_string()
+            },
+            features.join(" ")
+        );
+        println!(
+            "  {:>3} {:<6} {:<7} {:>9} {:>8} {:>7}  params",
+            "#", "family", "variant", "predicted", "CV AUC", "sd"
+        );
+        for (position, c) in s.candidates.iter().enumerate() {
+            println!(
+                "  {:>3} {:<6} {:<7} {:>9} {:>8} {:>7}  {}",
+                position + 1,
+                c.family,
+                c.variant,
+                auc(c.predicted_auc),
+                if c.evaluated {
+                    auc(c.cv_auc)
+                } else {
+                    "skipped".into()
+                },
+                auc(c.cv_auc_sd),
+                c.params
             );
         }
     }

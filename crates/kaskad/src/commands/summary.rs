@@ -3,14 +3,18 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kaskad_registry::{CandidateRecord, SearchRecord};
 use kaskad_report::{
-    AbRow, BatchRow, DriftRow, InferenceRow, QualityRow, ReportData, RunRow, VersionRow,
-    render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, ReportData,
+    RunRow, SearchRow, VersionRow, render_html,
 };
+use kaskad_train::Hyperparams;
 use serde_json::Value;
 
 use crate::cli::HomeArgs;
 use crate::home::{Home, write_atomic};
+use crate::meta_model;
+use crate::pipeline::describe_params;
 
 pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home);
@@ -42,6 +46,7 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
             })
             .collect(),
         ab: Vec::new(),
+        meta: meta_view(&catalog.searches()?),
     };
     for cascade in catalog.cascades()? {
         let runs = catalog.outputs_with_outcomes(kaskad_serve::CASCADE_ROUTE, &cascade.name)?;
@@ -77,6 +82,65 @@ fn ab_rows(report: &Value) -> Vec<AbRow> {
         }
     }
     rows
+}
+
+/// The meta-model's record: every search judged, the latest per family.
+fn meta_view(searches: &[SearchRecord]) -> MetaView {
+    // `lr(c=0.1) onehot`; the stored JSON as it is if it no longer parses.
+    let describe = |c: &CandidateRecord| {
+        let params = serde_json::from_value::<Hyperparams>(c.params.clone())
+            .map_or_else(|_| c.params.to_string(), |p| describe_params(&p));
+        format!("{params} {}", c.variant)
+    };
+    let best_measured = |candidates: &mut dyn Iterator<Item = &CandidateRecord>| {
+        candidates
+            .filter(|c| c.cv_auc.is_some())
+            .max_by(|a, b| a.cv_auc.unwrap_or(0.0).total_cmp(&b.cv_auc.unwrap_or(0.0)))
+            .cloned()
+    };
+    let rows = searches
+        .iter()
+        .map(|s| {
+            let accuracy = meta_model::accuracy(s);
+            let best = best_measured(&mut s.candidates.iter());
+            SearchRow {
+                run_id: s.run_id,
+                batch_id: s.batch_id,
+                budget: s.budget,
+                candidates: s.candidates.len(),
+                evaluated: s.candidates.iter().filter(|c| c.evaluated).count(),
+                compared: accuracy.as_ref().map_or(0, |a| a.compared),
+                rank_correlation: accuracy.as_ref().and_then(|a| a.rank_correlation),
+                top1_hit: accuracy.map(|a| a.top1_hit),
+                best: best.as_ref().map_or_else(String::new, describe),
+                best_auc: best.and_then(|c| c.cv_auc),
+            }
+        })
+        .collect();
+    let mut latest: Vec<MetaFamilyRow> = Vec::new();
+    if let Some(last) = searches.last() {
+        for c in &last.candidates {
+            if latest.iter().any(|r| r.family == c.family) {
+                continue;
+            }
+            let family = || last.candidates.iter().filter(|x| x.family == c.family);
+            // Candidates are stored in search order, so the family's first
+            // one is its best estimate (or, with no estimate, its first tried).
+            let measured = best_measured(&mut family());
+            latest.push(MetaFamilyRow {
+                family: c.family.clone(),
+                predicted: describe(c),
+                predicted_auc: c.predicted_auc,
+                predicted_measured_auc: c.cv_auc,
+                measured: measured.as_ref().map_or_else(String::new, &describe),
+                measured_auc: measured.and_then(|m| m.cv_auc),
+            });
+        }
+    }
+    MetaView {
+        searches: rows,
+        latest,
+    }
 }
 
 fn f(value: &Value, key: &str) -> f64 {
