@@ -78,6 +78,7 @@ impl Graph {
             name: output.to_string(),
             op_type: op_type.to_string(),
             attribute,
+            domain: String::new(),
         });
     }
 

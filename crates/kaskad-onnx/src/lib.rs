@@ -3,8 +3,9 @@
 //! kaskad does.
 //!
 //! `kaskad-onnx` owns the graph contract and its construction; the ONNX
-//! protobuf messages it writes are prost structs kept in [`proto`] (no
-//! protoc, no build script). The contract:
+//! protobuf messages it writes are the prost structs of `kaskad-graph`
+//! (re-exported as [`proto`]), the crate that also evaluates imported
+//! ONNX models. The contract:
 //!
 //! - one input per raw column, named exactly as the column, of shape
 //!   `[N, 1]`: `tensor(double)` for a numeric column (NaN or ±inf is a
@@ -37,7 +38,8 @@ mod error;
 mod features;
 mod graph;
 mod model;
-pub mod proto;
+
+pub use kaskad_graph::proto;
 
 use std::io::Write;
 use std::path::Path;

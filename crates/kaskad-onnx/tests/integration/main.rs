@@ -1,6 +1,10 @@
 //! Exported graphs checked twice: structurally from Rust (decoded back with
 //! prost), and numerically against onnxruntime through
-//! `bench/peers/onnx_agreement.py`, on models fitted to `credit_data.csv`.
+//! `bench/peers/onnx_agreement.py`, on models fitted to `credit_data.csv`;
+//! and imported models (`kaskad-graph`) against onnxruntime the same way
+//! ([`imported`]).
+
+mod imported;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -220,8 +224,8 @@ fn check_structure(artifact: &ModelArtifact, bytes: &[u8]) {
     assert!(defined.contains(OUTPUT));
 }
 
-/// Runs the agreement script, or says why it cannot.
-fn onnxruntime_agrees(model: &Path, inputs: &Path, expected: &Path) {
+/// Runs the agreement script (with `extra` arguments), or says why it cannot.
+fn onnxruntime_agrees(model: &Path, inputs: &Path, expected: &Path, extra: &[&str]) {
     let probe = Command::new("python3")
         .args(["-c", "import onnxruntime, onnx, numpy"])
         .output();
@@ -251,6 +255,7 @@ fn onnxruntime_agrees(model: &Path, inputs: &Path, expected: &Path) {
     let out = Command::new("python3")
         .arg(script)
         .args([model, inputs, expected])
+        .args(extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -285,7 +290,7 @@ fn agrees(artifact: &ModelArtifact, frame: &Frame) {
         writeln!(csv, "{s}").unwrap();
     }
     std::fs::write(&expected, csv).unwrap();
-    onnxruntime_agrees(&model, &inputs, &expected);
+    onnxruntime_agrees(&model, &inputs, &expected, &[]);
 }
 
 fn onehot() -> (Encoding, PrepareOptions) {

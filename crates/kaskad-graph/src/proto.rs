@@ -1,24 +1,35 @@
-//! The subset of the ONNX protobuf messages that the export writes, as prost
-//! structs written by hand: no protoc and no build script.
+//! The subset of the ONNX protobuf messages that kaskad writes (the export)
+//! and reads (the import), as prost structs written by hand: no protoc and
+//! no build script.
 //!
 //! Field tags and enum values are those of `onnx/onnx.proto` (ONNX 1.14+,
-//! IR version 9); any field left out here is one the export never sets, and
-//! decoders skip unknown fields, so these structs also read back what they
-//! wrote. Fields use proto3 presence (zero values are not written), exactly
-//! as the official `onnx.proto3` does.
+//! IR version 9). A field left out here is one neither side needs (sparse
+//! tensors, subgraph attributes, training info); decoders skip unknown
+//! fields, so a model that uses one still decodes, and the evaluator
+//! refuses the operators that would need it. Fields use proto3 presence
+//! (zero values are not written), exactly as the official `onnx.proto3` does.
 
-/// `TensorProto.DataType` values the export uses.
+/// `TensorProto.DataType` values.
 pub mod data_type {
     pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
+    pub const INT8: i32 = 3;
+    pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const STRING: i32 = 8;
+    pub const BOOL: i32 = 9;
     pub const DOUBLE: i32 = 11;
 }
 
-/// `AttributeProto.AttributeType` values the export uses.
+/// `AttributeProto.AttributeType` values.
 pub mod attribute_type {
+    pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
+    pub const STRING: i32 = 3;
+    pub const TENSOR: i32 = 4;
+    pub const FLOATS: i32 = 6;
     pub const INTS: i32 = 7;
+    pub const STRINGS: i32 = 8;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -87,6 +98,9 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// The operator set: `""` (or `ai.onnx`) for the standard one, `ai.onnx.ml`.
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -96,10 +110,20 @@ pub struct AttributeProto {
     /// An [`attribute_type`] value.
     #[prost(int32, tag = "20")]
     pub r#type: i32,
+    #[prost(float, tag = "2")]
+    pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    #[prost(float, repeated, tag = "7")]
+    pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -111,14 +135,23 @@ pub struct TensorProto {
     pub data_type: i32,
     #[prost(float, repeated, tag = "4")]
     pub float_data: Vec<f32>,
+    /// INT32, INT16, INT8, UINT16, UINT8 and BOOL values.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
     #[prost(bytes = "vec", repeated, tag = "6")]
     pub string_data: Vec<Vec<u8>>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
     pub name: String,
+    /// The values as little-endian bytes, instead of the typed fields.
+    #[prost(bytes = "vec", tag = "9")]
+    pub raw_data: Vec<u8>,
     #[prost(double, repeated, tag = "10")]
     pub double_data: Vec<f64>,
+    /// 1 (`EXTERNAL`) when the values live in another file.
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
