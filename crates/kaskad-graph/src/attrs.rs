@@ -41,7 +41,9 @@ impl<'a> Attrs<'a> {
     /// `{name}_as_tensor`.
     pub fn floats_or_tensor(&self, name: &str) -> Result<Vec<f64>, GraphError> {
         match self.tensor(&format!("{name}_as_tensor"))? {
-            Some(t) => t.to_f64().map_err(|e| self.error(format!("{name}_as_tensor: {e}"))),
+            Some(t) => t
+                .to_f64()
+                .map_err(|e| self.error(format!("{name}_as_tensor: {e}"))),
             None => Ok(self.floats(name).into_iter().map(f64::from).collect()),
         }
     }

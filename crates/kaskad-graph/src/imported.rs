@@ -4,10 +4,10 @@
 use kaskad_core::{ColumnData, ColumnKind, Frame};
 use serde::{Deserialize, Serialize};
 
+use crate::GraphError;
 use crate::program::{OnnxModel, Program, ValueSpec};
 use crate::proto::data_type;
 use crate::tensor::{Data, Tensor};
-use crate::GraphError;
 
 /// How the graph's inputs and output are chosen; stored with the model so
 /// that loading it binds it the same way.
@@ -78,13 +78,13 @@ impl ImportedModel {
         let (binding, columns) = bind(&inputs, spec.features.as_deref())?;
         let output = choose_output(&model, spec.output.as_deref())?;
         let program = model.compile(&[output.name.as_str()])?;
-        if let Some(&Some(width)) = output.dims.get(1) {
-            if !(1..=2).contains(&width) {
-                return Err(GraphError::Output(format!(
-                    "`{}` has {width} columns; kaskad scores binary models ([N, 2] probabilities or one [N, 1] score)",
-                    output.name
-                )));
-            }
+        if let Some(&Some(width)) = output.dims.get(1)
+            && !(1..=2).contains(&width)
+        {
+            return Err(GraphError::Output(format!(
+                "`{}` has {width} columns; kaskad scores binary models ([N, 2] probabilities or one [N, 1] score)",
+                output.name
+            )));
         }
         let description = format!(
             "{}; {}; score = {}",
@@ -144,7 +144,10 @@ impl ImportedModel {
             if column.kind() != expected {
                 return Err(GraphError::Input {
                     input: name.to_string(),
-                    message: format!("the model reads {expected:?} values, the rows hold {:?}", column.kind()),
+                    message: format!(
+                        "the model reads {expected:?} values, the rows hold {:?}",
+                        column.kind()
+                    ),
                 });
             }
             Ok(&column.data)
@@ -172,9 +175,15 @@ impl ImportedModel {
         let [out] = &self.program.run(feeds)?[..] else {
             unreachable!("the program was compiled for one output")
         };
-        let values = out.to_f64().map_err(|e| GraphError::Output(format!("`{}`: {e}", self.output)))?;
+        let values = out
+            .to_f64()
+            .map_err(|e| GraphError::Output(format!("`{}`: {e}", self.output)))?;
         let (rows, cols) = out.matrix();
-        let rows = if out.shape.len() == 1 { out.len() } else { rows };
+        let rows = if out.shape.len() == 1 {
+            out.len()
+        } else {
+            rows
+        };
         let cols = if out.shape.len() == 1 { 1 } else { cols };
         if rows != n || !(1..=2).contains(&cols) {
             return Err(GraphError::Output(format!(
@@ -217,13 +226,19 @@ fn bind(
         if input.dims.len() != 2 {
             return Err(GraphError::Input {
                 input: input.name.clone(),
-                message: format!("--features needs a 2-D input, this one has {} dimensions", input.dims.len()),
+                message: format!(
+                    "--features needs a 2-D input, this one has {} dimensions",
+                    input.dims.len()
+                ),
             });
         }
         if let Some(width) = input.dims[1].filter(|&w| w != features.len()) {
             return Err(GraphError::Input {
                 input: input.name.clone(),
-                message: format!("the input has {width} columns but --features names {}", features.len()),
+                message: format!(
+                    "the input has {width} columns but --features names {}",
+                    features.len()
+                ),
             });
         }
         let mut seen = std::collections::HashSet::new();
@@ -270,9 +285,13 @@ fn names(values: &[ValueSpec]) -> String {
 fn choose_output(model: &OnnxModel, wanted: Option<&str>) -> Result<ValueSpec, GraphError> {
     let outputs = model.outputs();
     if let Some(name) = wanted {
-        return outputs.iter().find(|o| o.name == name).cloned().ok_or_else(|| {
-            GraphError::Output(format!("no output `{name}` (outputs: {})", names(&outputs)))
-        });
+        return outputs
+            .iter()
+            .find(|o| o.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                GraphError::Output(format!("no output `{name}` (outputs: {})", names(&outputs)))
+            });
     }
     let scores: Vec<&ValueSpec> = outputs
         .iter()
@@ -289,7 +308,11 @@ fn choose_output(model: &OnnxModel, wanted: Option<&str>) -> Result<ValueSpec, G
         ))),
         _ => Err(GraphError::Output(format!(
             "several outputs could be the score ({}); choose one with --output",
-            scores.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+            scores
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

@@ -272,9 +272,13 @@ pub(crate) fn compile(a: &Attrs<'_>) -> Result<Option<MlOp>, GraphError> {
 }
 
 /// Rows of a linear model's coefficients: one per intercept (or one).
-fn linear_rows(a: &Attrs<'_>, coefficients: &[f32], intercepts: &[f32]) -> Result<usize, GraphError> {
+fn linear_rows(
+    a: &Attrs<'_>,
+    coefficients: &[f32],
+    intercepts: &[f32],
+) -> Result<usize, GraphError> {
     let rows = intercepts.len().max(1);
-    if coefficients.is_empty() || coefficients.len() % rows != 0 {
+    if coefficients.is_empty() || !coefficients.len().is_multiple_of(rows) {
         return Err(a.error(format!(
             "{} coefficients do not split into {rows} rows",
             coefficients.len()
@@ -316,7 +320,10 @@ fn encoder(a: &Attrs<'_>) -> Result<Encoder, GraphError> {
             Data::Str(s),
             Data::Str(vec![a.string("default_string", "_Unused")]),
         ),
-        (_, i, _) if !i.is_empty() => (Data::Int64(i), Data::Int64(vec![a.int("default_int64", -1)])),
+        (_, i, _) if !i.is_empty() => (
+            Data::Int64(i),
+            Data::Int64(vec![a.int("default_int64", -1)]),
+        ),
         (_, _, f) if !f.is_empty() => (
             Data::Float(f),
             Data::Float(vec![a.float("default_float", -0.0)]),
@@ -353,7 +360,9 @@ impl MlOp {
                     1 => v[0],
                     _ => v[j],
                 };
-                if (offset.len() > 1 && offset.len() != cols) || (scale.len() > 1 && scale.len() != cols) {
+                if (offset.len() > 1 && offset.len() != cols)
+                    || (scale.len() > 1 && scale.len() != cols)
+                {
                     return Err(format!(
                         "{} offsets and {} scales for {cols} columns",
                         offset.len(),
@@ -373,7 +382,10 @@ impl MlOp {
             }
             MlOp::Imputer { values, replaced } => {
                 if values.len() > 1 && values.len() != cols {
-                    return Err(format!("{} imputed values for {cols} columns", values.len()));
+                    return Err(format!(
+                        "{} imputed values for {cols} columns",
+                        values.len()
+                    ));
                 }
                 let fill = |j: usize| values[j.min(values.len() - 1)];
                 let hit = |v: f64| {
@@ -534,7 +546,10 @@ impl MlOp {
 }
 
 fn float_matrix(rows: usize, cols: usize, values: Vec<f64>) -> Tensor {
-    Tensor::floats(vec![rows, cols], values.into_iter().map(|v| v as f32).collect())
+    Tensor::floats(
+        vec![rows, cols],
+        values.into_iter().map(|v| v as f32).collect(),
+    )
 }
 
 /// `X Wᵀ + b` of a linear ONNX-ML model, summed in double.
@@ -563,11 +578,17 @@ impl Encoder {
         let positions: Vec<Option<usize>> = match (&self.keys, &x.data) {
             (Keys::Strings(map), Data::Str(v)) => v.iter().map(|s| map.get(s).copied()).collect(),
             (Keys::Ints(map), Data::Int64(v)) => v.iter().map(|s| map.get(s).copied()).collect(),
-            _ => return Err(format!("keys of another type than the {} input", x.type_name())),
+            _ => {
+                return Err(format!(
+                    "keys of another type than the {} input",
+                    x.type_name()
+                ));
+            }
         };
         macro_rules! pick {
             ($variant:ident) => {{
-                let (Data::$variant(values), Data::$variant(default)) = (&self.values, &self.default)
+                let (Data::$variant(values), Data::$variant(default)) =
+                    (&self.values, &self.default)
                 else {
                     unreachable!("values and default are built with the same type")
                 };

@@ -428,7 +428,12 @@ fn real_like(like: &Tensor, values: Vec<f64>) -> Result<Tensor, String> {
     let data = match like.data {
         Data::Double(_) => Data::Double(values),
         Data::Float(_) => Data::Float(values.into_iter().map(|v| v as f32).collect()),
-        _ => return Err(format!("expected float or double, got {}", like.type_name())),
+        _ => {
+            return Err(format!(
+                "expected float or double, got {}",
+                like.type_name()
+            ));
+        }
     };
     Ok(Tensor::new(like.shape.clone(), data))
 }
@@ -473,7 +478,13 @@ fn gemm(
         ));
     }
     let (av, bv) = (a.to_f64()?, b.to_f64()?);
-    let at = |i: usize, p: usize| if trans_a { av[p * m + i] } else { av[i * k + p] };
+    let at = |i: usize, p: usize| {
+        if trans_a {
+            av[p * m + i]
+        } else {
+            av[i * k + p]
+        }
+    };
     // B as rows of length n, so the inner loop runs along contiguous memory.
     let b_rows: Vec<f64> = if trans_b {
         (0..k)
@@ -499,7 +510,10 @@ fn gemm(
     if let Some(c) = c.filter(|_| beta != 0.0) {
         let index = crate::tensor::broadcast_index(&c.shape, &[m, n]);
         if crate::tensor::broadcast_shape(&c.shape, &[m, n])? != [m, n] {
-            return Err(format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape));
+            return Err(format!(
+                "C of shape {:?} does not broadcast to [{m}, {n}]",
+                c.shape
+            ));
         }
         let cv = c.to_f64()?;
         for (o, i) in out.iter_mut().zip(index) {
@@ -591,11 +605,8 @@ fn reshape(x: &Tensor, target: &[i64], allow_zero: bool) -> Result<Tensor, Strin
     }
     let known: usize = shape.iter().product();
     if let Some(i) = infer {
-        if known == 0 || x.len() % known != 0 {
-            return Err(format!(
-                "cannot reshape {:?} into {target:?}",
-                x.shape
-            ));
+        if known == 0 || !x.len().is_multiple_of(known) {
+            return Err(format!("cannot reshape {:?} into {target:?}", x.shape));
         }
         shape[i] = x.len() / known;
     }
@@ -615,7 +626,10 @@ fn argmax(x: &Tensor, a: usize, keep_dims: bool, last: bool) -> Result<Tensor, S
         for i in 0..inner {
             let mut best = 0;
             for j in 1..n {
-                let (v, b) = (values[(o * n + j) * inner + i], values[(o * n + best) * inner + i]);
+                let (v, b) = (
+                    values[(o * n + j) * inner + i],
+                    values[(o * n + best) * inner + i],
+                );
                 if v > b || (last && v == b) {
                     best = j;
                 }
@@ -665,7 +679,9 @@ fn gather(x: &Tensor, indices: &Tensor, a: usize) -> Result<Tensor, String> {
 pub(crate) fn take_columns(x: &Tensor, columns: &[usize]) -> Result<Tensor, String> {
     let (rows, cols) = x.matrix();
     if let Some(bad) = columns.iter().find(|&&c| c >= cols) {
-        return Err(format!("column {bad} is outside a tensor of {cols} columns"));
+        return Err(format!(
+            "column {bad} is outside a tensor of {cols} columns"
+        ));
     }
     let pieces: Vec<(usize, usize, usize)> = (0..rows)
         .flat_map(|r| columns.iter().map(move |&c| (0, r * cols + c, 1)))

@@ -5,13 +5,13 @@ use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 
+use crate::GraphError;
 use crate::attrs::Attrs;
 use crate::error::node_name;
 use crate::ml::{self, MlOp};
 use crate::ops::{self, StdOp};
 use crate::proto::{GraphProto, ModelProto, ValueInfoProto, tensor_shape_proto, type_proto};
 use crate::tensor::{Data, Tensor};
-use crate::GraphError;
 
 /// The operator domain of the ONNX-ML operators.
 pub const ML_DOMAIN: &str = "ai.onnx.ml";
@@ -28,10 +28,11 @@ pub struct ValueSpec {
 }
 
 fn spec(info: &ValueInfoProto) -> ValueSpec {
-    let tensor = info.r#type.as_ref().and_then(|t| match &t.value {
-        Some(type_proto::Value::TensorType(t)) => Some(t),
-        None => None,
-    });
+    let tensor = info
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|type_proto::Value::TensorType(t)| t);
     ValueSpec {
         name: info.name.clone(),
         elem_type: tensor.map(|t| t.elem_type),

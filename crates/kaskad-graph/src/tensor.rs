@@ -152,7 +152,7 @@ impl Tensor {
 }
 
 fn le_chunks<T, const N: usize>(raw: &[u8], read: fn([u8; N]) -> T) -> Result<Vec<T>, String> {
-    if raw.len() % N != 0 {
+    if !raw.len().is_multiple_of(N) {
         return Err(format!(
             "{} raw bytes are not a whole number of {N}-byte values",
             raw.len()
@@ -167,11 +167,7 @@ fn le_chunks<T, const N: usize>(raw: &[u8], read: fn([u8; N]) -> T) -> Result<Ve
 /// The shape two operands broadcast to (NumPy rules).
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let rank = a.len().max(b.len());
-    let dim = |s: &[usize], i: usize| {
-        (i + s.len())
-            .checked_sub(rank)
-            .map_or(1, |j| s[j])
-    };
+    let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
     (0..rank)
         .map(|i| match (dim(a, i), dim(b, i)) {
             (x, y) if x == y => Ok(x),
@@ -263,7 +259,10 @@ mod tests {
         let t = TensorProto {
             dims: vec![2],
             data_type: data_type::FLOAT,
-            raw_data: [1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            raw_data: [1.5f32, -2.0]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect(),
             ..TensorProto::default()
         };
         assert_eq!(

@@ -88,7 +88,10 @@ impl TreeEnsemble {
                 labels.len()
             )));
         }
-        if binary && ensemble.base.len() < 2 && !matches!(ensemble.post, Post::None | Post::Logistic) {
+        if binary
+            && ensemble.base.len() < 2
+            && !matches!(ensemble.post, Post::None | Post::Logistic)
+        {
             return Err(a.error(
                 "a binary ensemble with one score per leaf supports post_transform NONE or LOGISTIC only",
             ));
@@ -164,7 +167,10 @@ impl TreeEnsemble {
         let mut position = HashMap::with_capacity(n);
         for i in 0..n {
             if position.insert((trees[i], ids[i]), i).is_some() {
-                return Err(a.error(format!("node {} of tree {} is defined twice", ids[i], trees[i])));
+                return Err(a.error(format!(
+                    "node {} of tree {} is defined twice",
+                    ids[i], trees[i]
+                )));
             }
         }
         let mode: Vec<Mode> = modes
@@ -293,7 +299,9 @@ impl TreeEnsemble {
             feature,
             threshold: values,
             mode,
-            missing_true: (0..n).map(|i| missing.get(i).is_some_and(|&m| m != 0)).collect(),
+            missing_true: (0..n)
+                .map(|i| missing.get(i).is_some_and(|&m| m != 0))
+                .collect(),
             true_child,
             false_child,
             leaf,
@@ -370,11 +378,14 @@ impl TreeEnsemble {
             let start = out.len();
             match &self.kind {
                 Kind::Regressor(aggregate) => {
-                    for t in 0..k {
-                        if *aggregate == Aggregate::Average {
-                            scores[t] /= self.roots.len() as f64;
-                        }
-                        out.push(scores[t] + self.base.get(t).copied().unwrap_or(0.0));
+                    let trees = self.roots.len() as f64;
+                    for (t, &score) in scores.iter().enumerate() {
+                        let score = if *aggregate == Aggregate::Average {
+                            score / trees
+                        } else {
+                            score
+                        };
+                        out.push(score + self.base.get(t).copied().unwrap_or(0.0));
                     }
                 }
                 Kind::Classifier {
@@ -406,8 +417,8 @@ impl TreeEnsemble {
                     out.extend([zero_unscored(s0, 0), zero_unscored(s1, 1)]);
                 }
                 Kind::Classifier { .. } => {
-                    for t in 0..k {
-                        out.push(scores[t] + self.base.get(t).copied().unwrap_or(0.0));
+                    for (t, &score) in scores.iter().enumerate() {
+                        out.push(score + self.base.get(t).copied().unwrap_or(0.0));
                     }
                 }
             }

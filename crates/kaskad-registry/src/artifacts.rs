@@ -18,6 +18,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 /// temporary name and renamed into place, so a reader (or a process killed
 /// half-way) sees the complete version or no version at all.
 pub fn write_artifact<T: Serialize>(dir: &Path, artifact: &T) -> Result<PathBuf, RegistryError> {
+    write_artifact_with(dir, artifact, &[])
+}
+
+/// [`write_artifact`] with further files (name, bytes) in the same folder,
+/// all of them in place or none.
+pub fn write_artifact_with<T: Serialize>(
+    dir: &Path,
+    artifact: &T,
+    files: &[(&str, &[u8])],
+) -> Result<PathBuf, RegistryError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(parent).map_err(io(parent))?;
     let tmp = parent.join(format!(
@@ -46,6 +56,12 @@ pub fn write_artifact<T: Serialize>(dir: &Path, artifact: &T) -> Result<PathBuf,
         })?
         .sync_all()
         .map_err(io(&file_path))?;
+    for (name, bytes) in files {
+        let path = tmp.join(name);
+        let mut file = std::fs::File::create(&path).map_err(io(&path))?;
+        file.write_all(bytes).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+    }
     if dir.exists() {
         // A folder left by a run killed after the rename but before the
         // catalog commit: the catalog never referenced it, so it is replaced.

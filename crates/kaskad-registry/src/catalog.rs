@@ -835,9 +835,9 @@ impl Catalog {
     pub fn load_model(
         &self,
         reference: &str,
-    ) -> Result<(VersionRecord, crate::ModelArtifact), RegistryError> {
+    ) -> Result<(VersionRecord, crate::Servable), RegistryError> {
         let record = self.resolve(reference)?;
-        let artifact = crate::ModelArtifact::load(&record.artifact_path)?;
+        let artifact = crate::Servable::load(&record.artifact_path)?;
         Ok((record, artifact))
     }
 

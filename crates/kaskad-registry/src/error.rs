@@ -22,6 +22,9 @@ pub enum RegistryError {
     UnknownModel { reference: String, reason: String },
     #[error(transparent)]
     Prepare(#[from] kaskad_prepare::PrepareError),
+    /// Scoring an imported ONNX model failed.
+    #[error(transparent)]
+    Graph(#[from] kaskad_graph::GraphError),
     #[error("unknown role `{role}` (expected admin, scorer or viewer)")]
     UnknownRole { role: String },
     #[error("batch with content hash {hash} is already stored as batch {id}")]

@@ -9,16 +9,22 @@
 //! beyond the columns it indexes, except for [`ModelArtifact`]: the servable
 //! model (preprocessor, model, schema, threshold, lineage) that every
 //! consumer of a version — `inference`, the server, cascades — loads the same way.
+//! A version may also be an ONNX model imported from elsewhere (its graph
+//! evaluated by `kaskad-graph`); [`Servable`] is either kind, scored alike.
 
 mod artifacts;
 mod catalog;
 mod error;
 mod model;
+mod servable;
 
-pub use artifacts::{read_artifact, write_artifact};
+pub use artifacts::{read_artifact, write_artifact, write_artifact_with};
 pub use catalog::{
     ApiKeyRecord, BatchRecord, CandidateRecord, CascadeRecord, Catalog, InferenceRecord, NewBatch,
     NewVersion, RequestRecord, Role, RunRecord, SearchRecord, StageRecord, VersionRecord,
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};
+pub use servable::{
+    IMPORTED_FORMAT, IMPORTED_FORMAT_VERSION, ImportedArtifact, ImportedRecord, ONNX_FILE, Servable,
+};

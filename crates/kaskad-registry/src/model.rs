@@ -118,9 +118,8 @@ impl ModelArtifact {
                     .iter()
                     .filter(|c| c.is_none_or(|c| c.is_missing(row)))
                     .count();
-                let share = missing as f64 / inputs.len().max(1) as f64;
-                if share > max_missing_share {
-                    return Some(format!("{missing} of {} inputs missing", inputs.len()));
+                if let Some(why) = too_many_missing(missing, inputs.len(), max_missing_share) {
+                    return Some(why);
                 }
                 columns
                     .iter()
@@ -150,6 +149,13 @@ impl ModelArtifact {
         }
         Ok(artifact)
     }
+}
+
+/// Why a row with `missing` of `inputs` values missing is unusual, if more
+/// than `max_share` of them are.
+pub(crate) fn too_many_missing(missing: usize, inputs: usize, max_share: f64) -> Option<String> {
+    let share = missing as f64 / inputs.max(1) as f64;
+    (share > max_share).then(|| format!("{missing} of {inputs} inputs missing"))
 }
 
 /// A raw column and how much it raised the score (log-odds for LR,

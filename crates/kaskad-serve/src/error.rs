@@ -97,6 +97,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::Io { .. }
             | RegistryError::Corrupt { .. }
             | RegistryError::Prepare(_)
+            | RegistryError::Graph(_)
             | RegistryError::DuplicateBatch { .. } => ApiError::internal(error),
         }
     }

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use kaskad_cascade::{Field, FieldKind, ModelCatalog, ModelInfo};
 use kaskad_core::ColumnKind;
-use kaskad_registry::{Catalog, ModelArtifact, RegistryError};
+use kaskad_registry::{Catalog, RegistryError, Servable};
 
 use crate::error::ApiError;
 
 /// A model ready to score: the artifact and its `name@version`.
 #[derive(Clone)]
 pub struct Served {
-    pub artifact: Arc<ModelArtifact>,
+    pub artifact: Arc<Servable>,
     pub label: String,
 }
 
@@ -29,7 +29,7 @@ pub struct ModelStore {
     resolved: Mutex<HashMap<String, (Instant, String, PathBuf)>>,
     /// Loaded artifacts by `name@version`; a version never changes, so they
     /// stay as long as the store.
-    artifacts: Mutex<HashMap<String, Arc<ModelArtifact>>>,
+    artifacts: Mutex<HashMap<String, Arc<Servable>>>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,7 +83,7 @@ impl ModelStore {
         }
         // Two requests may load the same new version at once; both succeed
         // and one copy is kept, which is cheaper than serializing loads.
-        let artifact = ModelArtifact::load(&path)?;
+        let artifact = Servable::load(&path)?;
         let artifact = Arc::clone(
             lock(&self.artifacts)
                 .entry(label.clone())
@@ -118,7 +118,7 @@ impl ModelStore {
 
 /// What a cascade module sees of a registry model: its raw columns in, and
 /// what the scorer returns out (see [`crate::CascadeScorer`]).
-pub(crate) fn model_info(artifact: &ModelArtifact) -> ModelInfo {
+pub(crate) fn model_info(artifact: &Servable) -> ModelInfo {
     ModelInfo {
         inputs: artifact
             .input_columns()

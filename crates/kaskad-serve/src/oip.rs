@@ -516,7 +516,7 @@ async fn run_infer(
         served.artifact.score(&frame)?
     };
     app.metrics.observe_scores(&served.label, &scores);
-    let threshold = served.artifact.threshold;
+    let threshold = served.artifact.threshold();
     let decisions: Vec<&str> = scores.iter().map(|&s| decision(s, threshold)).collect();
 
     let id = match request.get("id") {

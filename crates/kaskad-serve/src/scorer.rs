@@ -86,7 +86,7 @@ impl CascadeScorer {
         };
         let result = json!({
             "score": score,
-            "decision": decision(score, served.artifact.threshold),
+            "decision": decision(score, served.artifact.threshold()),
             "reasons": reasons,
             "model": served.label,
         });

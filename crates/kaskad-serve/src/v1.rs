@@ -76,7 +76,7 @@ pub(crate) async fn score(
     };
     // Applications too unusual for this model go to the configured fallback.
     let mut labels = vec![served.label.clone(); scores.len()];
-    let mut thresholds = vec![served.artifact.threshold; scores.len()];
+    let mut thresholds = vec![served.artifact.threshold(); scores.len()];
     let mut why: Vec<Option<String>> = vec![None; scores.len()];
     if let Some(fallback) = &app.config.fallback {
         let unusual =
@@ -94,7 +94,7 @@ pub(crate) async fn score(
                         scores[row] = other_scores[row];
                         reasons[row] = std::mem::take(&mut other_reasons[row]);
                         labels[row] = other.label.clone();
-                        thresholds[row] = other.artifact.threshold;
+                        thresholds[row] = other.artifact.threshold();
                         why[row] = reason;
                     }
                 }

@@ -283,6 +283,38 @@ pub enum ModelsCommand {
     Export(ExportArgs),
     /// What a version learned: LR scorecard points, tree structure, GBDT splits.
     Explain(ExplainArgs),
+    /// Register an external ONNX model (scikit-learn via skl2onnx, LightGBM
+    /// via onnxmltools, …) as the next version of NAME; prints NAME@VERSION.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// The ONNX model file.
+    #[arg(long)]
+    pub onnx: PathBuf,
+    /// Name to register it under (not the configured model's name, which
+    /// `update` trains and promotes).
+    #[arg(long)]
+    pub name: String,
+    /// The columns of the graph's single 2-D input, in order, comma
+    /// separated. Without it, every graph input is one column, named as it.
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// The graph output that holds the probability of default (column 1 of
+    /// [N, 2], class 1 of a ZipMap, or a single score); needed only when
+    /// several outputs could be it.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Scores at or above this predict default.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// Make the new version the champion of NAME (the first version of a
+    /// name always is).
+    #[arg(long)]
+    pub promote: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,11 +14,21 @@ use super::{credit_data, edge_rows, onnxruntime_agrees, to_csv};
 /// The numeric columns of `credit_data.csv`, in the order the fixtures'
 /// single `[N, 9]` input holds them.
 const NUMERIC: [&str; 9] = [
-    "Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price",
+    "Seniority",
+    "Time",
+    "Age",
+    "Expenses",
+    "Income",
+    "Assets",
+    "Debt",
+    "Amount",
+    "Price",
 ];
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn features() -> Option<Vec<String>> {
@@ -44,13 +54,19 @@ fn imports_and_agrees(name: &str, spec: ImportSpec) {
     let frame = rows();
     let scores = model.score(&frame).unwrap();
     assert_eq!(scores.len(), frame.n_rows());
-    assert!(scores.iter().all(|s| s.is_finite()), "{name}: non-finite scores");
+    assert!(
+        scores.iter().all(|s| s.is_finite()),
+        "{name}: non-finite scores"
+    );
     let spread = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         - scores.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(spread > 0.1, "{name}: scores barely vary ({spread})");
 
     let dir = tempfile::tempdir().unwrap();
-    let (inputs, expected) = (dir.path().join("inputs.csv"), dir.path().join("expected.csv"));
+    let (inputs, expected) = (
+        dir.path().join("inputs.csv"),
+        dir.path().join("expected.csv"),
+    );
     std::fs::write(&inputs, to_csv(&frame)).unwrap();
     let mut csv = String::from("score\n");
     for s in &scores {
@@ -131,7 +147,10 @@ fn an_unsupported_operator_is_refused_at_import_naming_its_node() {
     );
     let text = err.to_string();
     assert!(text.contains("ai.onnx.ml.SVMClassifier"), "{text}");
-    assert!(text.contains("TreeEnsembleClassifier"), "lists what is supported: {text}");
+    assert!(
+        text.contains("TreeEnsembleClassifier"),
+        "lists what is supported: {text}"
+    );
 }
 
 #[test]
@@ -143,7 +162,9 @@ fn binding_errors_say_what_to_change() {
     let err = load("tree.onnx", &short).unwrap_err().to_string();
     assert!(err.contains("9 columns but --features names 8"), "{err}");
 
-    let err = load("tree.onnx", &ImportSpec::default()).unwrap_err().to_string();
+    let err = load("tree.onnx", &ImportSpec::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--features"), "{err}");
 
     let err = load("lr_pipeline.onnx", &matrix()).unwrap_err().to_string();
@@ -154,7 +175,10 @@ fn binding_errors_say_what_to_change() {
         output: Some("nope".into()),
     };
     let err = load("tree.onnx", &unknown).unwrap_err().to_string();
-    assert!(err.contains("no output `nope`") && err.contains("probabilities"), "{err}");
+    assert!(
+        err.contains("no output `nope`") && err.contains("probabilities"),
+        "{err}"
+    );
 
     let err = ImportedModel::new(b"model,csv\n1,2\n", &ImportSpec::default()).unwrap_err();
     assert!(matches!(err, GraphError::Decode(_)), "{err}");

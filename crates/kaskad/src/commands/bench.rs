@@ -111,7 +111,7 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     for part in &batches {
         scores.extend(artifact.score(part)?);
     }
-    let metrics = evaluate(&labels, &scores, artifact.threshold);
+    let metrics = evaluate(&labels, &scores, artifact.threshold());
     let (mut passes, start) = (0usize, Instant::now());
     while passes == 0 || start.elapsed().as_secs_f64() < 1.0 {
         for part in &batches {

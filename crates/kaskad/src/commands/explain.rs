@@ -16,15 +16,22 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
     home.options()?;
     let catalog = home.catalog()?;
-    let (record, artifact) = catalog.load_model(&args.model)?;
+    let (record, servable) = catalog.load_model(&args.model)?;
+    let Some(artifact) = servable.trained() else {
+        anyhow::bail!(
+            "{}@{} is an imported ONNX model: kaskad cannot say what it learned (see `kaskad models` for its inputs and output)",
+            record.name,
+            record.version
+        );
+    };
     let names = artifact.preprocessor.feature_names();
     let explanation = match &artifact.model {
-        Model::Lr(lr) => scorecard(&artifact, &lr.coefficients, lr.intercept, args),
+        Model::Lr(lr) => scorecard(artifact, &lr.coefficients, lr.intercept, args),
         Model::Tree(tree) => {
             let features: Vec<(String, Reading)> = names
                 .iter()
                 .cloned()
-                .zip(feature_readings(&artifact))
+                .zip(feature_readings(artifact))
                 .collect();
             let mut text = String::new();
             render_tree(&tree.nodes, 0, 0, &features, &mut text);

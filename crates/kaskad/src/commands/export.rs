@@ -12,8 +12,22 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
     home.options()?;
     let catalog = home.catalog()?;
-    let (record, artifact) = catalog.load_model(&args.model)?;
-    kaskad_onnx::export_to(&artifact, &args.out)
+    let (record, servable) = catalog.load_model(&args.model)?;
+    let Some(artifact) = servable.trained() else {
+        // An imported version exports as the graph it was imported from.
+        let source = record
+            .artifact_path
+            .with_file_name(kaskad_registry::ONNX_FILE);
+        fs_err::copy(&source, &args.out)
+            .with_context(|| format!("exporting {}@{}", record.name, record.version))?;
+        eprintln!(
+            "{}@{} (imported ONNX) written as it was imported",
+            record.name, record.version
+        );
+        println!("{}", args.out.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    kaskad_onnx::export_to(artifact, &args.out)
         .with_context(|| format!("exporting {}@{}", record.name, record.version))?;
     eprintln!(
         "{}@{} ({}) as ONNX: one input per raw column ({} columns; categories as strings, \"\" for missing), output `{}` [N, 2]",

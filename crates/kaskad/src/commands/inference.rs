@@ -11,7 +11,7 @@ use kaskad_registry::InferenceRecord;
 use crate::cli::InferenceArgs;
 use crate::home::{Home, write_atomic};
 use crate::memory::peak_rss_bytes;
-use kaskad_registry::ModelArtifact;
+use kaskad_registry::Servable;
 
 pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
@@ -62,7 +62,7 @@ const REASON_COLUMNS: usize = 3;
 
 /// The model that scores the rows the main model should not judge alone.
 pub struct Fallback {
-    pub artifact: ModelArtifact,
+    pub artifact: Servable,
     pub max_missing_share: f64,
     pub range_factor: f64,
 }
@@ -71,7 +71,7 @@ pub struct Fallback {
 /// a `fallback` column) and writes the output CSV; returns its path and
 /// row count.
 pub fn score_file(
-    artifact: &ModelArtifact,
+    artifact: &Servable,
     fallback: Option<&Fallback>,
     file: &Path,
     out: Option<PathBuf>,
@@ -102,8 +102,8 @@ pub fn score_file(
     let mut reasons = artifact
         .explain(&frame, REASON_COLUMNS)
         .with_context(|| format!("explaining {}", file.display()))?;
-    let name_of = |a: &ModelArtifact| format!("{}@{}", a.name, a.version);
-    let mut scored_by: Vec<&ModelArtifact> = vec![artifact; frame.n_rows()];
+    let name_of = |a: &Servable| format!("{}@{}", a.name(), a.version());
+    let mut scored_by: Vec<&Servable> = vec![artifact; frame.n_rows()];
     let unusual = match fallback {
         Some(f) => artifact.unusual_rows(&frame, f.max_missing_share, f.range_factor),
         None => Vec::new(),
@@ -154,7 +154,7 @@ pub fn score_file(
         );
         let (score, model) = (scores[row], scored_by[row]);
         record.push_field(&score.to_string());
-        record.push_field(if score >= model.threshold { "1" } else { "0" });
+        record.push_field(if score >= model.threshold() { "1" } else { "0" });
         for k in 0..REASON_COLUMNS {
             record.push_field(reasons[row].get(k).map_or("", |r| r.column.as_str()));
         }
@@ -175,7 +175,8 @@ pub fn score_file(
                 .map_or("input".into(), |s| s.to_string_lossy().into_owned());
             home.predictions_dir().join(format!(
                 "{stem}.{}-{}.scored.csv",
-                artifact.name, artifact.version
+                artifact.name(),
+                artifact.version()
             ))
         }
     };

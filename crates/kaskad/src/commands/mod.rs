@@ -5,6 +5,7 @@ pub mod cascades;
 pub mod demo;
 pub mod explain;
 pub mod export;
+pub mod import;
 pub mod inference;
 pub mod init;
 pub mod keys;
