@@ -59,7 +59,9 @@ impl ModelArtifact {
     /// For every row, up to `top` raw columns that pushed its score most
     /// towards default, strongest first (reason codes). Contributions of the
     /// features built from one column (levels, missing flags) are summed.
-    /// Empty lists for families without exact contributions (kNN).
+    /// kNN's are the features pulling the row towards its defaulting
+    /// neighbours (see `NearestNeighbours::contributions`). Empty lists for
+    /// the MLP, which has no contributions.
     pub fn explain(&self, frame: &Frame, top: usize) -> Result<Vec<Vec<Reason>>, RegistryError> {
         let x = self.preprocessor.transform(frame)?;
         let Some(contributions) = self.model.contributions(&x) else {
@@ -158,8 +160,8 @@ pub(crate) fn too_many_missing(missing: usize, inputs: usize, max_share: f64) ->
     (share > max_share).then(|| format!("{missing} of {inputs} inputs missing"))
 }
 
-/// A raw column and how much it raised the score (log-odds for LR,
-/// probability for trees).
+/// A raw column and how much it raised the score (log-odds for LR and
+/// GBDT, probability for the tree, squared encoded distance for kNN).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub column: String,

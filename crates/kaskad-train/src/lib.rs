@@ -17,6 +17,7 @@ mod knn;
 mod linalg;
 mod logistic;
 mod mlp;
+mod neighbours;
 mod params;
 mod shap;
 mod tree;
@@ -29,6 +30,7 @@ pub use gbdt::{BoostedTree, GbdtParams, GradientBoosting};
 pub use knn::NearestNeighbours;
 pub use logistic::LogisticRegression;
 pub use mlp::{Dense, Mlp, MlpSettings};
+pub use neighbours::Neighbour;
 pub use params::{Hyperparams, grid};
 pub use tree::{DecisionTree, Node};
 
@@ -55,18 +57,20 @@ impl Model {
         }
     }
 
-    /// Per-row, per-feature SHAP values, where the family has exact ones:
-    /// linear SHAP for LR (log-odds, against the training mean), TreeSHAP
-    /// for the tree (probability, from the root's rate) and for boosted
-    /// trees (log-odds, from the expected raw score). `None` for kNN, whose
-    /// explanation is its neighbours, and for the MLP.
+    /// Per-row, per-feature contributions towards default: exact SHAP
+    /// values where the family has them (linear SHAP for LR, log-odds,
+    /// against the training mean; TreeSHAP for the tree, probability, from
+    /// the root's rate, and for boosted trees, log-odds, from the expected
+    /// raw score); for kNN, each feature's pull towards the defaulting
+    /// neighbours (see [`NearestNeighbours::contributions`]; not SHAP, in
+    /// squared encoded distance). `None` for the MLP.
     pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
         match self {
             Model::Lr(m) => Some(m.contributions(x)),
             Model::Tree(m) => Some(m.contributions(x)),
             Model::Gbdt(m) => Some(m.contributions(x)),
+            Model::Knn(m) => Some(m.contributions(x)),
             Model::Mlp(_) => None,
-            Model::Knn(_) => None,
         }
     }
 }

@@ -281,7 +281,9 @@ pub struct ModelsArgs {
 pub enum ModelsCommand {
     /// Write a version (preprocessing + model) as one ONNX graph.
     Export(ExportArgs),
-    /// What a version learned: LR scorecard points, tree structure, GBDT splits.
+    /// What a version learned (LR scorecard points, tree structure, GBDT
+    /// splits) and, with `--input`, why it scored one application as it did
+    /// (reason codes; for kNN, its nearest kept training rows).
     Explain(ExplainArgs),
     /// Register an external ONNX model (scikit-learn via skl2onnx, LightGBM
     /// via onnxmltools, …) as the next version of NAME; prints NAME@VERSION.
@@ -333,6 +335,13 @@ pub struct ExplainArgs {
     /// Odds (good to bad) that score `--base` points.
     #[arg(long, default_value_t = 50.0)]
     pub odds: f64,
+    /// A CSV of applications (the columns `inference` reads): also explain
+    /// the score of the row chosen by `--row`.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Which data row of `--input` to explain, counting from 1.
+    #[arg(long, default_value_t = 1, requires = "input")]
+    pub row: usize,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -1,7 +1,10 @@
 //! `kaskad models explain`: what a registered version learned, in the form
 //! its family allows: LR coefficients and scorecard points, the tree's
-//! structure, GBDT split counts per feature.
+//! structure, GBDT split counts per feature; and, with `--input`, why it
+//! scored one application as it did: its reason codes and, for kNN, the
+//! kept training rows nearest to it.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use kaskad_prepare::EncoderView;
@@ -10,6 +13,7 @@ use kaskad_train::{Model, Node};
 use serde_json::{Value, json};
 
 use crate::cli::ExplainArgs;
+use crate::commands::inference::read_applications;
 use crate::home::Home;
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
@@ -58,7 +62,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Model::Knn(knn) => json!({
-            "note": "kNN has no global explanation: a score is the default rate of the k stored rows nearest to the application",
+            "note": "kNN has no global explanation: a score is the default rate of the k stored rows nearest to the application (see them with --input FILE --row N)",
             "k": knn.k,
             "stored_rows": knn.labels.len(),
         }),
@@ -67,11 +71,14 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             "layers": mlp.layers.iter().map(|l| l.outputs).collect::<Vec<_>>(),
         }),
     };
-    let out = json!({
+    let mut out = json!({
         "model": format!("{}@{}", record.name, record.version),
         "algorithm": record.algorithm,
         "explanation": explanation,
     });
+    if let Some(file) = &args.input {
+        out["application"] = application(artifact, file, args.row)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -129,6 +136,68 @@ fn scorecard(artifact: &ModelArtifact, w: &[f64], intercept: f64, args: &Explain
     })
 }
 
+/// Why `artifact` scored data row `row` (from 1) of `file` as it did: the
+/// score, every column that raised it (the reason codes `inference` takes
+/// the first three of) and, for kNN, the `k` kept training rows nearest to
+/// it with the features on which each differs most. A kNN model keeps
+/// encoded rows and labels only, so values are read back from the
+/// encoding: scaled numbers in raw units, levels and missing flags as
+/// present or absent, weight-of-evidence features as their WoE.
+fn application(artifact: &ModelArtifact, file: &Path, row: usize) -> anyhow::Result<Value> {
+    let frame = read_applications(artifact.input_columns(), file)?;
+    if row == 0 || row > frame.n_rows() {
+        anyhow::bail!(
+            "--row {row}: {} has {} data rows (counted from 1)",
+            file.display(),
+            frame.n_rows()
+        );
+    }
+    let one = frame.take(&[row - 1]);
+    let score = artifact.score(&one)?[0];
+    let reasons = artifact.explain(&one, usize::MAX)?.remove(0);
+    let mut out = json!({"row": row, "score": score, "reasons": reasons});
+    let Model::Knn(knn) = &artifact.model else {
+        return Ok(out);
+    };
+    let x = artifact.preprocessor.transform(&one)?;
+    let query = x.row(0);
+    let names = artifact.preprocessor.feature_names();
+    let readings = feature_readings(artifact);
+    let neighbours: Vec<Value> = knn
+        .neighbours(query, knn.k)
+        .iter()
+        .map(|n| {
+            let kept = knn.rows.row(n.index);
+            let mut features: Vec<usize> =
+                (0..query.len()).filter(|&j| query[j] != kept[j]).collect();
+            features.sort_by(|&a, &b| {
+                (query[b] - kept[b])
+                    .abs()
+                    .total_cmp(&(query[a] - kept[a]).abs())
+            });
+            json!({
+                "kept_row": n.index,
+                "distance": n.distance,
+                "default": n.label == 1,
+                "differences": features
+                    .iter()
+                    .take(MOST_DIFFERENT)
+                    .map(|&j| json!({
+                        "feature": names[j],
+                        "application": readings[j].read(query[j]),
+                        "neighbour": readings[j].read(kept[j]),
+                    }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    out["neighbours"] = json!(neighbours);
+    Ok(out)
+}
+
+/// Features named per neighbour: those on which it differs most.
+const MOST_DIFFERENT: usize = 3;
+
 /// How a feature's value reads in terms of its raw column.
 enum Reading<'a> {
     /// A numeric column's scaled value: `(raw - mean) / scale`.
@@ -137,6 +206,17 @@ enum Reading<'a> {
     Flag,
     /// The weight of evidence of the column's bin.
     Woe(EncoderView<'a>),
+}
+
+impl Reading<'_> {
+    /// An encoded value as the raw column reads it.
+    fn read(&self, value: f64) -> Value {
+        match self {
+            Reading::Scaled { mean, scale } => json!(value * scale + mean),
+            Reading::Flag => json!(if value >= 0.5 { "present" } else { "absent" }),
+            Reading::Woe(_) => json!(format!("WoE {value:.3}")),
+        }
+    }
 }
 
 fn feature_readings(artifact: &ModelArtifact) -> Vec<Reading<'_>> {
@@ -247,5 +327,72 @@ fn print_text(out: &Value) {
         print!("{text}");
     } else {
         println!("{}", serde_json::to_string_pretty(e).unwrap_or_default());
+    }
+    let a = &out["application"];
+    if a.is_null() {
+        return;
+    }
+    println!(
+        "row {}: score {:.4}",
+        a["row"],
+        a["score"].as_f64().unwrap_or(f64::NAN)
+    );
+    let reasons: Vec<String> = a["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{} (+{:.4})",
+                r["column"].as_str().unwrap_or("?"),
+                r["contribution"].as_f64().unwrap_or(f64::NAN)
+            )
+        })
+        .collect();
+    println!(
+        "reasons (raised the score, strongest first): {}",
+        if reasons.is_empty() {
+            "none".to_string()
+        } else {
+            reasons.join(", ")
+        }
+    );
+    let Some(neighbours) = a["neighbours"].as_array() else {
+        return;
+    };
+    println!(
+        "{} nearest kept training rows (encoded; the model keeps no raw values):",
+        neighbours.len()
+    );
+    println!(
+        "  {:>8} {:>9} {:>7}  most different (application vs neighbour)",
+        "kept row", "distance", "default"
+    );
+    for n in neighbours {
+        let differences: Vec<String> = n["differences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                // Raw numbers to 4 decimals, without trailing zeros.
+                let show = |v: &Value| match v.as_f64() {
+                    Some(x) => format!("{}", (x * 1e4).round() / 1e4),
+                    None => v.as_str().unwrap_or("?").to_string(),
+                };
+                format!(
+                    "{} {} vs {}",
+                    d["feature"].as_str().unwrap_or("?"),
+                    show(&d["application"]),
+                    show(&d["neighbour"])
+                )
+            })
+            .collect();
+        println!(
+            "  {:>8} {:>9.4} {:>7}  {}",
+            n["kept_row"].as_u64().unwrap_or_default(),
+            n["distance"].as_f64().unwrap_or(f64::NAN),
+            if n["default"] == true { "yes" } else { "no" },
+            differences.join("; ")
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use kaskad_core::{ColumnKind, Frame};
 use kaskad_registry::InferenceRecord;
 
 use crate::cli::InferenceArgs;
@@ -60,6 +61,27 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
 /// `reason_1` … `reason_3`: the columns that raised the score most.
 const REASON_COLUMNS: usize = 3;
 
+/// Reads a CSV of applications with the column kinds of `columns` (a
+/// model's inputs); a column it needs and the file lacks is an error
+/// naming both.
+pub fn read_applications(columns: &[(String, ColumnKind)], file: &Path) -> anyhow::Result<Frame> {
+    let reader = fs_err::File::open(file)?;
+    let frame = kaskad_core::read_csv_reader(std::io::BufReader::new(reader), file, Some(columns))?;
+    let missing: Vec<&str> = columns
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| frame.column(n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: the model needs columns that the file lacks: {}",
+            file.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(frame)
+}
+
 /// The model that scores the rows the main model should not judge alone.
 pub struct Fallback {
     pub artifact: Servable,
@@ -77,25 +99,7 @@ pub fn score_file(
     out: Option<PathBuf>,
     home: &Home,
 ) -> anyhow::Result<(PathBuf, usize)> {
-    let reader = fs_err::File::open(file)?;
-    let frame = kaskad_core::read_csv_reader(
-        std::io::BufReader::new(reader),
-        file,
-        Some(artifact.input_columns()),
-    )?;
-    let missing: Vec<&str> = artifact
-        .input_columns()
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| frame.column(n).is_none())
-        .collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "{}: the model needs columns that the file lacks: {}",
-            file.display(),
-            missing.join(", ")
-        );
-    }
+    let frame = read_applications(artifact.input_columns(), file)?;
     let mut scores = artifact
         .score(&frame)
         .with_context(|| format!("scoring {}", file.display()))?;

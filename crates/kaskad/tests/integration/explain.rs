@@ -149,3 +149,125 @@ fn bench_reports_each_scoring_variant_with_speed_and_quality() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--file"), "{}", stderr(&out));
 }
+
+/// 120 applications in stream order: `x` = 0, 1, …, every third one a
+/// default, and `z` = "a" exactly for the defaults.
+fn write_stripes(path: &std::path::Path) {
+    let mut text = String::from("x,z,Status\n");
+    for i in 0..120 {
+        let bad = i % 3 == 0;
+        text.push_str(&format!(
+            "{i},{},{}\n",
+            if bad { "a" } else { "b" },
+            if bad { "bad" } else { "good" }
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn knn_explains_a_score_by_its_nearest_kept_rows_and_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("stripes.csv");
+    write_stripes(&dataset);
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &dataset, &["--batch-rows", "1000"]);
+    edit_config(
+        &home,
+        "algorithms = [\"lr\", \"tree\", \"knn\"]",
+        "algorithms = [\"knn\"]",
+    );
+    edit_config(&home, "knn_k = [25, 50]", "knn_k = [3]");
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+
+    // x = 30.4 with the defaulters' z: the three nearest kept rows are the
+    // defaulters at x = 30, 33, 27 (a different z costs far more than
+    // a few units of x), so the score is 3/3.
+    let input = dir.path().join("one.csv");
+    std::fs::write(&input, "x,z,Status\n5,b,good\n30.4,a,bad\n").unwrap();
+    let out = kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        "default_risk@1",
+        "--input",
+        input.to_str().unwrap(),
+        "--row",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(e["algorithm"], "knn");
+    let a = &e["application"];
+    assert_eq!(a["row"], 2);
+    assert_eq!(a["score"].as_f64().unwrap(), 1.0);
+    let neighbours = a["neighbours"].as_array().unwrap();
+    assert_eq!(neighbours.len(), 3);
+    let x_of = |n: &Value| -> f64 {
+        let d = n["differences"].as_array().unwrap();
+        assert_eq!(d.len(), 1, "only x differs: {n}");
+        assert_eq!(d[0]["feature"], "x");
+        assert!((d[0]["application"].as_f64().unwrap() - 30.4).abs() < 1e-9);
+        d[0]["neighbour"].as_f64().unwrap()
+    };
+    for (n, x) in neighbours.iter().zip([30.0, 33.0, 27.0]) {
+        assert_eq!(n["default"], true, "{n}");
+        assert!((x_of(n) - x).abs() < 1e-9, "{n}");
+        // The model keeps rows in stream order, all 96 training rows.
+        assert_eq!(n["kept_row"].as_f64().unwrap(), x);
+    }
+    let d: Vec<f64> = neighbours
+        .iter()
+        .map(|n| n["distance"].as_f64().unwrap())
+        .collect();
+    assert!(d[0] < d[1] && d[1] < d[2], "{d:?}");
+    // Its reason: z, shared with the defaulters nearest to it; x is not
+    // one (the good payers at 29, 31, 32 are nearer on x than the
+    // defaulters at 27, 30, 33).
+    let reasons = a["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert_eq!(reasons[0]["column"], "z");
+
+    // `inference` gives kNN the same reason codes.
+    let out = kaskad(&["inference", "--home", h, "--file", input.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scored = std::fs::read_to_string(last_line(&out)).unwrap();
+    let header: Vec<&str> = scored.lines().next().unwrap().split(',').collect();
+    let second: Vec<&str> = scored.lines().nth(2).unwrap().split(',').collect();
+    let reason_1 = header.iter().position(|c| *c == "reason_1").unwrap();
+    assert_eq!(second[reason_1], "z", "{scored}");
+
+    // The text form names the same rows; a row beyond the file is an error.
+    let text = stdout(&kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        "default_risk@1",
+        "--input",
+        input.to_str().unwrap(),
+        "--row",
+        "2",
+    ]));
+    assert!(text.contains("3 nearest kept training rows"), "{text}");
+    assert!(text.contains("x 30.4 vs 33"), "{text}");
+    let out = kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        "default_risk@1",
+        "--input",
+        input.to_str().unwrap(),
+        "--row",
+        "3",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("has 2 data rows"), "{}", stderr(&out));
+}
