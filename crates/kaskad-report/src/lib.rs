@@ -66,6 +66,9 @@ pub struct SearchRow {
     /// Whether the candidate estimated best was the best measured; `None`
     /// when nothing was estimated (the first search).
     pub top1_hit: Option<bool>,
+    /// CV AUC lost by trusting the estimate (best measured minus the
+    /// measurement of the best estimate).
+    pub regret: Option<f64>,
     /// The best measured candidate, as `family variant params`.
     pub best: String,
     pub best_auc: Option<f64>,

@@ -441,13 +441,14 @@ pub(crate) fn meta(view: &MetaView) -> String {
         );
     }
     let judged: Vec<bool> = view.searches.iter().filter_map(|s| s.top1_hit).collect();
+    let regrets: Vec<f64> = view.searches.iter().filter_map(|s| s.regret).collect();
     let correlations: Vec<f64> = view
         .searches
         .iter()
         .filter_map(|s| s.rank_correlation)
         .collect();
     out.push_str(&format!(
-        r#"<p class="note">The meta-model estimates every candidate's CV AUC from earlier searches on similar data (kernel regression over standardized meta-features, shrunk towards the candidate's mean) and the search runs in that order, within <code>train.search_budget</code>. Top-1 hit rate: {} of {} searches{}.</p>"#,
+        r#"<p class="note">The meta-model estimates every candidate's CV AUC from earlier searches on similar data (kernel regression over standardized meta-features, shrunk towards the candidate's mean) and the search runs in that order, within <code>train.search_budget</code>. Top-1 hit rate: {} of {} searches{}{}.</p>"#,
         judged.iter().filter(|&&h| h).count(),
         judged.len(),
         if correlations.is_empty() {
@@ -456,6 +457,14 @@ pub(crate) fn meta(view: &MetaView) -> String {
             format!(
                 "; mean rank correlation {:.3}",
                 correlations.iter().sum::<f64>() / correlations.len() as f64
+            )
+        },
+        if regrets.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; mean CV AUC lost by taking the best estimate {:.4}",
+                regrets.iter().sum::<f64>() / regrets.len() as f64
             )
         }
     ));
@@ -512,6 +521,7 @@ pub(crate) fn meta(view: &MetaView) -> String {
                     || NONE.to_string(),
                     |h| if h { "yes" } else { "no" }.to_string(),
                 ),
+                opt_num(s.regret, 4),
                 format!("<code>{}</code>", escape(&s.best)),
                 opt_num(s.best_auc, 4),
             ]
@@ -525,6 +535,7 @@ pub(crate) fn meta(view: &MetaView) -> String {
             number("Compared"),
             number("Rank correlation"),
             text("Top-1 hit"),
+            number("AUC lost"),
             text("Best measured"),
             number("CV AUC"),
         ],

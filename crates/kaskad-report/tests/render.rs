@@ -126,7 +126,8 @@ fn sample() -> ReportData {
                     evaluated: 3,
                     compared: 3,
                     rank_correlation: Some(0.5),
-                    top1_hit: Some(true),
+                    top1_hit: Some(false),
+                    regret: Some(0.0125),
                     best: "lr onehot c=1".into(),
                     best_auc: Some(0.7693),
                 },
@@ -149,7 +150,7 @@ fn full_report_has_every_section_and_inline_charts() {
     assert!(html.contains("<h2>A/B results</h2>") && html.contains("sme&lt;scoring&gt;"));
     assert!(html.contains("0.0312"));
     assert!(html.contains("<h2>Meta-learning: the search order</h2>"));
-    assert!(html.contains("Top-1 hit rate: 1 of 1 searches; mean rank correlation 0.500"));
+    assert!(html.contains("Top-1 hit rate: 0 of 1 searches; mean rank correlation 0.500; mean CV AUC lost by taking the best estimate 0.0125"));
     assert!(html.contains("3 of 11 (budget 3)") && html.contains("skipped"));
     for heading in [
         "Data quality by batch",

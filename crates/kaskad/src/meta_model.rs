@@ -154,6 +154,9 @@ pub struct Accuracy {
     pub rank_correlation: Option<f64>,
     /// Whether the candidate estimated best was the best measured.
     pub top1_hit: bool,
+    /// CV AUC lost by trusting the estimate: the best measured minus the
+    /// measurement of the candidate estimated best (0 on a hit).
+    pub regret: f64,
 }
 
 /// The meta-model's accuracy on `search`; `None` when it estimated none
@@ -174,16 +177,16 @@ pub fn accuracy(search: &SearchRecord) -> Option<Accuracy> {
             .max_by(|a, b| key(a.1).total_cmp(&key(b.1)))
             .map(|(i, _)| i)
     };
-    let by_prediction = best(|p| p.0);
-    let by_measurement = best(|p| p.1);
-    let top1_hit =
-        by_prediction.is_some_and(|i| pairs[i].1 >= pairs[by_measurement.unwrap_or(i)].1);
+    // `pairs` is not empty, so both exist.
+    let chosen = pairs[best(|p| p.0).unwrap_or(0)].1;
+    let best_measured = pairs[best(|p| p.1).unwrap_or(0)].1;
     let predicted: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let measured: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     Some(Accuracy {
         compared: pairs.len(),
         rank_correlation: pearson(&ranks(&predicted), &ranks(&measured)),
-        top1_hit,
+        top1_hit: chosen >= best_measured,
+        regret: best_measured - chosen,
     })
 }
 
@@ -297,7 +300,7 @@ mod tests {
             ],
         );
         let a = accuracy(&perfect).unwrap();
-        assert_eq!((a.compared, a.top1_hit), (3, true));
+        assert_eq!((a.compared, a.top1_hit, a.regret), (3, true, 0.0));
         assert!((a.rank_correlation.unwrap() - 1.0).abs() < 1e-12);
         let reversed = record(
             &[],
@@ -309,6 +312,7 @@ mod tests {
         );
         let a = accuracy(&reversed).unwrap();
         assert_eq!((a.compared, a.top1_hit), (2, false));
+        assert!((a.regret - 0.2).abs() < 1e-12);
         assert!((a.rank_correlation.unwrap() + 1.0).abs() < 1e-12);
         assert_eq!(accuracy(&record(&[], &[("a", None, Some(0.7))])), None);
         assert_eq!(ranks(&[3.0, 1.0, 3.0]), vec![2.5, 1.0, 2.5]);

@@ -111,7 +111,8 @@ fn meta_view(searches: &[SearchRecord]) -> MetaView {
                 evaluated: s.candidates.iter().filter(|c| c.evaluated).count(),
                 compared: accuracy.as_ref().map_or(0, |a| a.compared),
                 rank_correlation: accuracy.as_ref().and_then(|a| a.rank_correlation),
-                top1_hit: accuracy.map(|a| a.top1_hit),
+                top1_hit: accuracy.as_ref().map(|a| a.top1_hit),
+                regret: accuracy.map(|a| a.regret),
                 best: best.as_ref().map_or_else(String::new, describe),
                 best_auc: best.and_then(|c| c.cv_auc),
             }
