@@ -632,10 +632,11 @@ seed = {seed}
 # AUC on the new batch fell by more than validate.retrain_auc_drop.
 mode = {mode}
 # Most (preprocessing variant × hyperparameters) candidates a full search
-# cross-validates; 0 = every one. The meta-model orders them: candidates
-# never measured first (in grid order), then by the CV AUC it predicts from
-# earlier searches on data like this batch; the first search_budget are
-# evaluated. A family with none evaluated keeps its previous versions.
+# cross-validates; 0 = every one. The meta-model orders them by the CV AUC
+# it estimates from earlier searches on data like this batch (a candidate
+# never measured: by the best estimate of its family and variant); each
+# family and variant is measured once before any is refined. The first
+# search_budget are evaluated; a family with none keeps its old versions.
 search_budget = {search_budget}
 
 [validate]

@@ -18,8 +18,8 @@
 //! per meta-feature. The kernel needs none; the shrinkage keeps one odd
 //! batch from swinging the estimate when only a few searches resemble this
 //! one (Σ w small), and lets similar searches dominate once there are
-//! several. A candidate never measured has no estimate and is searched
-//! first: it must be measured once before it can be ranked.
+//! several. A candidate never measured has no estimate; [`search_order`]
+//! decides where it goes.
 
 use kaskad_core::Frame;
 use kaskad_registry::{CandidateRecord, SearchRecord};
@@ -131,15 +131,39 @@ fn similarities(history: &[SearchRecord], now: &[(String, f64)]) -> Vec<f64> {
         .collect()
 }
 
-/// The search order: candidates without an estimate first (in grid order),
-/// then by estimated CV AUC, highest first (ties in grid order).
-pub fn search_order(predicted: &[Option<f64>]) -> Vec<usize> {
+/// The search order, given each candidate's estimate and its group (family
+/// and variant). A candidate with an estimate ranks by it. One without
+/// ranks by the best estimate in its group (an untried neighbour of a good
+/// setting may be better still) and goes before the measured candidates it
+/// ties with. In a group with no estimate at all, the first candidate in
+/// grid order goes before everything and the rest after everything, so a
+/// tight budget measures every family and variant once before refining
+/// any. Remaining ties keep grid order.
+pub fn search_order(predicted: &[Option<f64>], groups: &[String]) -> Vec<usize> {
+    let group_best = |group: &String| {
+        predicted
+            .iter()
+            .zip(groups)
+            .filter(|(_, g)| *g == group)
+            .filter_map(|(p, _)| *p)
+            .max_by(f64::total_cmp)
+    };
+    // (tier, rank value, measured): tier 0 first of a new group, 1 ranked, 2 the rest.
+    let keys: Vec<(u8, f64, bool)> = (0..predicted.len())
+        .map(|i| match (predicted[i], group_best(&groups[i])) {
+            (Some(estimate), _) => (1, estimate, true),
+            (None, Some(best)) => (1, best, false),
+            (None, None) if groups.iter().position(|g| *g == groups[i]) == Some(i) => {
+                (0, 0.0, false)
+            }
+            (None, None) => (2, 0.0, false),
+        })
+        .collect();
     let mut order: Vec<usize> = (0..predicted.len()).collect();
-    order.sort_by(|&a, &b| match (predicted[a], predicted[b]) {
-        (None, None) => std::cmp::Ordering::Equal,
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => y.total_cmp(&x),
+    order.sort_by(|&a, &b| {
+        let (ta, va, ma) = keys[a];
+        let (tb, vb, mb) = keys[b];
+        ta.cmp(&tb).then(vb.total_cmp(&va)).then(ma.cmp(&mb))
     });
     order
 }
@@ -277,7 +301,23 @@ mod tests {
         assert_eq!(large[2], None);
         // Shrinkage: never beyond the measured range, never all the way to one search.
         assert!(large[1].unwrap() < 0.80 && large[1].unwrap() > 0.75);
-        assert_eq!(search_order(&large), vec![2, 1, 0]);
+        let one_group = vec!["lr onehot".to_string(); 3];
+        // `c` is untried: it ranks with its group's best, `b`, and before it.
+        assert_eq!(search_order(&large, &one_group), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn the_order_measures_every_group_once_then_refines_the_best() {
+        let groups: Vec<String> = ["lr", "lr", "tree", "tree", "knn"]
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        // Nothing measured: each group's first, then the rest, in grid order.
+        assert_eq!(search_order(&[None; 5], &groups), vec![0, 2, 4, 1, 3]);
+        // lr measured at 0.70, tree at 0.80, knn never: knn first, then the
+        // untried tree beside the measured one, then lr.
+        let predicted = [Some(0.70), None, Some(0.80), None, None];
+        assert_eq!(search_order(&predicted, &groups), vec![4, 3, 2, 1, 0]);
     }
 
     #[test]

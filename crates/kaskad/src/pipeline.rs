@@ -767,7 +767,11 @@ impl Pipeline<'_> {
             .map(|(variant, params)| (variant.to_string(), json!(params)))
             .collect();
         let predicted = meta_model::predict(&history, &meta_features, &keys);
-        let order = meta_model::search_order(&predicted);
+        let groups: Vec<String> = pairs
+            .iter()
+            .map(|(variant, params)| format!("{} {variant}", params.algorithm()))
+            .collect();
+        let order = meta_model::search_order(&predicted, &groups);
         let budget = match self.options.train.search_budget {
             0 => pairs.len(),
             n => n.min(pairs.len()),
