@@ -24,7 +24,7 @@ impl NearestNeighbours {
     /// The `k` kept rows nearest to `query` (encoded), nearest first; ties
     /// by kept-row index, so the answer is reproducible.
     pub fn neighbours(&self, query: &[f64], k: usize) -> Vec<Neighbour> {
-        self.nearest(query, k, |_| true)
+        nearest(self.distances(query), k)
     }
 
     /// Each row's pull towards default, per feature: with `D` the model's
@@ -48,8 +48,11 @@ impl NearestNeighbours {
         let mut data = Vec::with_capacity(x.rows * x.cols);
         for i in 0..x.rows {
             let query = x.row(i);
-            let bad = self.nearest(query, self.k, |label| label == 1);
-            let good = self.nearest(query, self.k, |label| label == 0);
+            let (bad, good): (Vec<Neighbour>, Vec<Neighbour>) = self
+                .distances(query)
+                .into_iter()
+                .partition(|n| n.label == 1);
+            let (bad, good) = (nearest(bad, self.k), nearest(good, self.k));
             if bad.is_empty() || good.is_empty() {
                 data.extend(std::iter::repeat_n(0.0, x.cols));
                 continue;
@@ -70,10 +73,9 @@ impl NearestNeighbours {
         }
     }
 
-    /// The `k` nearest kept rows whose label passes `keep`.
-    fn nearest(&self, query: &[f64], k: usize, keep: impl Fn(u8) -> bool) -> Vec<Neighbour> {
-        let mut all: Vec<Neighbour> = (0..self.rows.rows)
-            .filter(|&j| keep(self.labels[j]))
+    /// Every kept row with its distance to `query`.
+    fn distances(&self, query: &[f64]) -> Vec<Neighbour> {
+        (0..self.rows.rows)
             .map(|j| Neighbour {
                 index: j,
                 distance: query
@@ -84,20 +86,24 @@ impl NearestNeighbours {
                     .sqrt(),
                 label: self.labels[j],
             })
-            .collect();
-        let by_distance = |a: &Neighbour, b: &Neighbour| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.index.cmp(&b.index))
-        };
-        let k = k.min(all.len());
-        if k < all.len() {
-            all.select_nth_unstable_by(k, by_distance);
-            all.truncate(k);
-        }
-        all.sort_by(by_distance);
-        all
+            .collect()
     }
+}
+
+/// The `k` nearest of `all`, nearest first; ties by kept-row index.
+fn nearest(mut all: Vec<Neighbour>, k: usize) -> Vec<Neighbour> {
+    let by_distance = |a: &Neighbour, b: &Neighbour| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then(a.index.cmp(&b.index))
+    };
+    let k = k.min(all.len());
+    if k < all.len() {
+        all.select_nth_unstable_by(k, by_distance);
+        all.truncate(k);
+    }
+    all.sort_by(by_distance);
+    all
 }
 
 #[cfg(test)]
