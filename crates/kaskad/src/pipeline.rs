@@ -1092,7 +1092,7 @@ impl CvScore {
 /// For every pair with `evaluate` set, its AUC over time-series folds;
 /// folds whose training or test part has a single class are skipped (AUC is
 /// undefined there). Each fold's preprocessing of a variant is fitted once
-/// and shared by that variant's pairs, one variant at a time.
+/// and shared by that variant's pairs; one fold × variant is held at a time.
 fn cross_validate(
     x: &Frame,
     y: &[u8],
@@ -1108,24 +1108,6 @@ fn cross_validate(
             variants.push(*variant);
         }
     }
-    for variant in variants {
-        cross_validate_variant(x, y, folds, pairs, evaluate, variant, options, &mut scores);
-    }
-    scores
-}
-
-/// `cross_validate` for the pairs of one variant.
-#[allow(clippy::too_many_arguments)]
-fn cross_validate_variant(
-    x: &Frame,
-    y: &[u8],
-    folds: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
-    pairs: &[(Encoding, Hyperparams)],
-    evaluate: &[bool],
-    variant: Encoding,
-    options: &Options,
-    scores: &mut [CvScore],
-) {
     for (train, test) in folds {
         let both = |r: &std::ops::Range<usize>| {
             let p = y[r.clone()].iter().filter(|&&v| v == 1).count();
@@ -1137,31 +1119,35 @@ fn cross_validate_variant(
         let train_rows: Vec<usize> = train.clone().collect();
         let test_rows: Vec<usize> = test.clone().collect();
         let fold_x = x.take(&train_rows);
+        let test_x = x.take(&test_rows);
         let fold_y = &y[train.clone()];
-        let Ok(pre) =
-            kaskad_prepare::Preprocessor::fit(&fold_x, variant, Some(fold_y), &options.prepare)
-        else {
-            continue;
-        };
-        let (Ok(xt), Ok(xv)) = (pre.transform(&fold_x), pre.transform(&x.take(&test_rows))) else {
-            continue;
-        };
-        for (((_, params), score), _) in pairs
-            .iter()
-            .zip(scores.iter_mut())
-            .zip(evaluate)
-            .filter(|(((v, _), _), e)| **e && *v == variant)
-        {
-            let start = Instant::now();
-            let Ok(model) = fit(&xt, fold_y, params, options.train.seed) else {
+        for &variant in &variants {
+            let Ok(pre) =
+                kaskad_prepare::Preprocessor::fit(&fold_x, variant, Some(fold_y), &options.prepare)
+            else {
                 continue;
             };
-            score
-                .aucs
-                .push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
-            score.seconds += start.elapsed().as_secs_f64();
+            let (Ok(xt), Ok(xv)) = (pre.transform(&fold_x), pre.transform(&test_x)) else {
+                continue;
+            };
+            for (((_, params), score), _) in pairs
+                .iter()
+                .zip(scores.iter_mut())
+                .zip(evaluate)
+                .filter(|(((v, _), _), e)| **e && *v == variant)
+            {
+                let start = Instant::now();
+                let Ok(model) = fit(&xt, fold_y, params, options.train.seed) else {
+                    continue;
+                };
+                score
+                    .aucs
+                    .push(roc_auc(&y[test.clone()], &model.predict_proba(&xv)));
+                score.seconds += start.elapsed().as_secs_f64();
+            }
         }
     }
+    scores
 }
 
 /// The group of every row for each sensitive column: categories as they
