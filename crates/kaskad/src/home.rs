@@ -13,9 +13,11 @@ pub struct Home {
 }
 
 impl Home {
+    /// A home at `root`, made absolute: the catalog stores the paths of the
+    /// files under it, which must still lead there from another directory.
     pub fn new(root: &Path) -> Home {
         Home {
-            root: root.to_path_buf(),
+            root: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
         }
     }
 

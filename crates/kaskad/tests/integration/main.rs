@@ -3,6 +3,7 @@
 mod bad_input;
 mod cascade;
 mod explain;
+mod home;
 mod import;
 mod meta;
 mod pipeline;
