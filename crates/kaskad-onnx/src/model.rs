@@ -29,6 +29,12 @@ pub(crate) fn build(
         }
         Model::Gbdt(gbdt) => boosted(graph, gbdt, features, n_features),
         Model::Mlp(mlp) => perceptron(graph, mlp, features, n_features),
+        Model::LrInt8(_) | Model::MlpInt8(_) => Err(OnnxError::Unsupported {
+            family: algorithm,
+            reason: "kaskad's INT8 variant quantizes activations per row, which ONNX's \
+                     QuantizeLinear (one scale per tensor or axis of weights) does not express; \
+                     export the version it was quantized from",
+        }),
         Model::Knn(_) => Err(OnnxError::Unsupported {
             family: algorithm,
             reason: "its score is a vote of the nearest stored training rows, \

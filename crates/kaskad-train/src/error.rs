@@ -13,4 +13,9 @@ pub enum TrainError {
         value: String,
         expected: &'static str,
     },
+    #[error("{family} cannot be quantized to INT8: {reason}")]
+    NotQuantizable {
+        family: &'static str,
+        reason: &'static str,
+    },
 }

@@ -13,13 +13,16 @@
 
 mod error;
 mod gbdt;
+mod kernels;
 mod knn;
 mod linalg;
 mod logistic;
 mod mlp;
 mod neighbours;
 mod params;
+mod quantize;
 mod shap;
+mod tensor;
 mod tree;
 
 use kaskad_prepare::Matrix;
@@ -32,6 +35,7 @@ pub use logistic::LogisticRegression;
 pub use mlp::{Dense, Mlp, MlpSettings};
 pub use neighbours::Neighbour;
 pub use params::{Hyperparams, grid};
+pub use quantize::{QuantizedDense, QuantizedLr, QuantizedMlp};
 pub use tree::{DecisionTree, Node};
 
 /// A fitted model of any family.
@@ -43,6 +47,12 @@ pub enum Model {
     Knn(NearestNeighbours),
     Gbdt(GradientBoosting),
     Mlp(Mlp),
+    /// Logistic regression with INT8 coefficients and features.
+    #[serde(rename = "lr_int8")]
+    LrInt8(QuantizedLr),
+    /// The MLP with INT8 weights and activations.
+    #[serde(rename = "mlp_int8")]
+    MlpInt8(QuantizedMlp),
 }
 
 impl Model {
@@ -54,6 +64,32 @@ impl Model {
             Model::Knn(m) => m.predict_proba(x),
             Model::Gbdt(m) => m.predict_proba(x),
             Model::Mlp(m) => m.predict_proba(x),
+            Model::LrInt8(m) => m.predict_proba(x),
+            Model::MlpInt8(m) => m.predict_proba(x),
+        }
+    }
+
+    /// The numbers the model computes with: `int8` for quantized models,
+    /// `fp32` for the MLP, `fp64` for the other families.
+    pub fn precision(&self) -> &'static str {
+        match self {
+            Model::LrInt8(_) | Model::MlpInt8(_) => "int8",
+            Model::Mlp(_) => "fp32",
+            Model::Lr(_) | Model::Tree(_) | Model::Knn(_) | Model::Gbdt(_) => "fp64",
+        }
+    }
+
+    /// The model with INT8 weights and activations (see the `quantize`
+    /// module); only logistic regression and the MLP have a form in INT8.
+    pub fn quantized_int8(&self) -> Result<Model, TrainError> {
+        let refuse = |family, reason| Err(TrainError::NotQuantizable { family, reason });
+        match self {
+            Model::Lr(m) => Ok(Model::LrInt8(QuantizedLr::new(m))),
+            Model::Mlp(m) => Ok(Model::MlpInt8(QuantizedMlp::new(m))),
+            Model::Tree(_) => refuse("a decision tree", "it compares features with thresholds; it has no products to quantize"),
+            Model::Gbdt(_) => refuse("gradient-boosted trees", "they compare features with thresholds; they have no products to quantize"),
+            Model::Knn(_) => refuse("k-nearest neighbours", "its model is the stored training rows"),
+            Model::LrInt8(_) | Model::MlpInt8(_) => refuse("this model", "it is INT8 already"),
         }
     }
 
@@ -63,14 +99,16 @@ impl Model {
     /// the root's rate, and for boosted trees, log-odds, from the expected
     /// raw score); for kNN, each feature's pull towards the defaulting
     /// neighbours (see [`NearestNeighbours::contributions`]; not SHAP, in
-    /// squared encoded distance). `None` for the MLP.
+    /// squared encoded distance); the INT8 LR explains with its dequantized
+    /// coefficients. `None` for the MLP.
     pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
         match self {
             Model::Lr(m) => Some(m.contributions(x)),
             Model::Tree(m) => Some(m.contributions(x)),
             Model::Gbdt(m) => Some(m.contributions(x)),
             Model::Knn(m) => Some(m.contributions(x)),
-            Model::Mlp(_) => None,
+            Model::LrInt8(m) => Some(m.contributions(x)),
+            Model::Mlp(_) | Model::MlpInt8(_) => None,
         }
     }
 }
@@ -220,6 +258,7 @@ fn mlp_settings(
         batch_size: 200,
         patience: 10,
         seed,
+        frozen_zeros: false,
     }
 }
 

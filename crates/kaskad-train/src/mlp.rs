@@ -4,6 +4,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::{FeatureMajor, dense_f32};
+
 /// A small multilayer perceptron: ReLU hidden layers, one sigmoid output,
 /// trained with Adam on mini-batches of log-loss plus an L2 penalty.
 ///
@@ -24,7 +26,9 @@ pub struct Mlp {
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,
+    #[serde(with = "crate::tensor")]
     pub weights: Vec<f32>,
+    #[serde(with = "crate::tensor")]
     pub bias: Vec<f32>,
 }
 
@@ -38,6 +42,9 @@ pub struct MlpSettings<'a> {
     pub batch_size: usize,
     pub patience: usize,
     pub seed: u64,
+    /// Keep the weights that start at zero at zero (fine-tuning after
+    /// pruning: the pruned connections stay cut).
+    pub frozen_zeros: bool,
 }
 
 impl Dense {
@@ -133,6 +140,29 @@ impl Mlp {
         settings: MlpSettings<'_>,
         previous: Option<&Mlp>,
     ) -> Self {
+        let targets: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
+        Self::fit_targets(x, &targets, settings, previous)
+    }
+
+    /// Training on soft targets (probabilities in [0, 1], e.g. a teacher
+    /// model's scores): the same cross-entropy, whose gradient at the output
+    /// is `p − target` as with 0/1 labels. This is distillation.
+    pub fn fit_soft(
+        x: &Matrix,
+        targets: &[f64],
+        settings: MlpSettings<'_>,
+        previous: Option<&Mlp>,
+    ) -> Self {
+        let targets: Vec<f32> = targets.iter().map(|&v| v.clamp(0.0, 1.0) as f32).collect();
+        Self::fit_targets(x, &targets, settings, previous)
+    }
+
+    fn fit_targets(
+        x: &Matrix,
+        targets: &[f32],
+        settings: MlpSettings<'_>,
+        previous: Option<&Mlp>,
+    ) -> Self {
         let mut rng = SmallRng::seed_from_u64(settings.seed);
         let mut sizes = vec![x.cols];
         sizes.extend_from_slice(settings.hidden);
@@ -152,6 +182,16 @@ impl Mlp {
                 .map(|(i, w)| Dense::new(w[0], w[1], i + 2 == sizes.len(), &mut rng))
                 .collect(),
         };
+        // Pruned connections: zero at the start, kept at zero by every step.
+        let frozen: Vec<Vec<bool>> = layers
+            .iter()
+            .map(|l| {
+                l.weights
+                    .iter()
+                    .map(|w| settings.frozen_zeros && *w == 0.0)
+                    .collect()
+            })
+            .collect();
         let features: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
         let validation_rows = if x.rows >= 100 { x.rows / 10 } else { 0 };
         let fit_rows = x.rows - validation_rows;
@@ -171,20 +211,28 @@ impl Mlp {
             order.shuffle(&mut rng);
             for batch in order.chunks(batch_size) {
                 t += 1;
-                let grads = scratch.gradients(&layers, &features, x.cols, y, batch, settings.alpha);
-                for ((layer, (mw, mb)), (gw, gb)) in
-                    layers.iter_mut().zip(moments.iter_mut()).zip(grads)
+                let grads =
+                    scratch.gradients(&layers, &features, x.cols, targets, batch, settings.alpha);
+                for (((layer, (mw, mb)), (gw, gb)), frozen) in layers
+                    .iter_mut()
+                    .zip(moments.iter_mut())
+                    .zip(grads)
+                    .zip(&frozen)
                 {
                     mw.step(&mut layer.weights, &gw, settings.learning_rate as f32, t);
                     mb.step(&mut layer.bias, &gb, settings.learning_rate as f32, t);
+                    for (w, _) in layer.weights.iter_mut().zip(frozen).filter(|(_, f)| **f) {
+                        *w = 0.0;
+                    }
                 }
             }
             if validation_rows == 0 {
                 continue;
             }
             let start = fit_rows * x.cols;
-            let probabilities = predict(&layers, &features[start..], validation_rows);
-            let loss = log_loss(&y[fit_rows..], &probabilities);
+            let probabilities =
+                predict(&layers, FeatureMajor::from_f32_rows(&features[start..], x.cols));
+            let loss = log_loss(&targets[fit_rows..], &probabilities);
             if loss < best.0 - 1e-4 {
                 best = (loss, layers.clone(), epoch);
                 since_best = 0;
@@ -202,34 +250,59 @@ impl Mlp {
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
-        let features: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
-        predict(&self.layers, &features, x.rows)
+        predict(&self.layers, FeatureMajor::from_matrix(x))
             .into_iter()
             .map(f64::from)
             .collect()
     }
+
+    /// A copy with the `share` of each layer's weights that are smallest in
+    /// magnitude set to zero (biases kept): magnitude pruning, before
+    /// fine-tuning with [`MlpSettings::frozen_zeros`].
+    pub fn pruned(&self, share: f64) -> Mlp {
+        let mut pruned = self.clone();
+        for layer in &mut pruned.layers {
+            let cut = ((layer.weights.len() as f64) * share.clamp(0.0, 1.0)).round() as usize;
+            let mut order: Vec<usize> = (0..layer.weights.len()).collect();
+            order.sort_by(|&a, &b| layer.weights[a].abs().total_cmp(&layer.weights[b].abs()));
+            for &i in &order[..cut] {
+                layer.weights[i] = 0.0;
+            }
+        }
+        pruned
+    }
+
+    /// The share of weights (biases aside) that are exactly zero.
+    pub fn sparsity(&self) -> f64 {
+        let (zeros, total) = self.layers.iter().fold((0, 0), |(z, t), l| {
+            (
+                z + l.weights.iter().filter(|w| **w == 0.0).count(),
+                t + l.weights.len(),
+            )
+        });
+        zeros as f64 / total.max(1) as f64
+    }
 }
 
-fn predict(layers: &[Dense], features: &[f32], rows: usize) -> Vec<f32> {
-    let mut a = features.to_vec();
-    let mut next = Vec::new();
+/// The probability of the positive class for every row of `x`.
+fn predict(layers: &[Dense], x: FeatureMajor) -> Vec<f32> {
+    let mut a = x;
+    let mut next = FeatureMajor::default();
     for (i, layer) in layers.iter().enumerate() {
-        layer.forward(&a, rows, &mut next);
-        if i + 1 < layers.len() {
-            next.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
+        dense_f32(&a, &layer.weights, &layer.bias, i + 1 < layers.len(), &mut next);
         std::mem::swap(&mut a, &mut next);
     }
-    a.into_iter().map(sigmoid).collect()
+    a.first_feature().iter().map(|&z| sigmoid(z)).collect()
 }
 
-fn log_loss(y: &[u8], p: &[f32]) -> f64 {
+/// Cross-entropy of probabilities `p` against targets `y` (0/1 labels or soft).
+fn log_loss(y: &[f32], p: &[f32]) -> f64 {
     let eps = 1e-7;
     y.iter()
         .zip(p)
         .map(|(&y, &p)| {
-            let p = f64::from(p).clamp(eps, 1.0 - eps);
-            if y == 1 { -p.ln() } else { -(1.0 - p).ln() }
+            let (y, p) = (f64::from(y), f64::from(p).clamp(eps, 1.0 - eps));
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
         })
         .sum::<f64>()
         / y.len().max(1) as f64
@@ -250,7 +323,7 @@ impl Scratch {
         layers: &[Dense],
         features: &[f32],
         cols: usize,
-        y: &[u8],
+        y: &[f32],
         batch: &[usize],
         alpha: f64,
     ) -> Vec<(Vec<f32>, Vec<f32>)> {
@@ -274,7 +347,7 @@ impl Scratch {
         let mut delta: Vec<f32> = self.activations[layers.len() - 1]
             .iter()
             .zip(batch)
-            .map(|(&z, &r)| (sigmoid(z) - f32::from(y[r])) * scale)
+            .map(|(&z, &r)| (sigmoid(z) - y[r]) * scale)
             .collect();
         let mut grads = vec![(Vec::new(), Vec::new()); layers.len()];
         for i in (0..layers.len()).rev() {
@@ -343,6 +416,7 @@ mod tests {
             batch_size: 64,
             patience: 10,
             seed: 3,
+            frozen_zeros: false,
         }
     }
 
@@ -392,9 +466,10 @@ mod tests {
         let features: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
         let batch: Vec<usize> = (0..32).collect();
         let alpha = 0.1;
+        let y: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
         let grads = Scratch::default().gradients(&layers, &features, 2, &y, &batch, alpha);
         let loss = |layers: &[Dense]| {
-            let p = predict(layers, &features, 32);
+            let p = predict(layers, FeatureMajor::from_f32_rows(&features, 2));
             let penalty: f64 = layers
                 .iter()
                 .flat_map(|l| l.weights.iter())
@@ -433,5 +508,68 @@ mod tests {
         };
         let model = Mlp::fit(&x, &y, settings(&[8]));
         assert!(model.epochs < 200, "ran all {} epochs", model.epochs);
+    }
+
+    #[test]
+    fn batch_kernel_matches_a_plain_forward_pass() {
+        let (x, y) = xor(37);
+        let model = Mlp::fit(&x, &y, settings(&[6, 5]));
+        let batch = model.predict_proba(&x);
+        for (r, &p) in batch.iter().enumerate() {
+            let mut a: Vec<f32> = x.row(r).iter().map(|&v| v as f32).collect();
+            for (i, layer) in model.layers.iter().enumerate() {
+                let mut out = Vec::new();
+                layer.forward(&a, 1, &mut out);
+                if i + 1 < model.layers.len() {
+                    out.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                a = out;
+            }
+            assert!((f64::from(sigmoid(a[0])) - p).abs() < 1e-6, "row {r}");
+        }
+    }
+
+    #[test]
+    fn pruning_zeroes_the_share_and_fine_tuning_keeps_it() {
+        let (x, y) = xor(2_000);
+        let dense = Mlp::fit(&x, &y, settings(&[16, 8]));
+        let pruned = dense.pruned(0.5);
+        // 2·16 + 16·8 + 8·1 = 168 weights: 16, 64 and 4 cut per layer.
+        assert!((pruned.sparsity() - 0.5).abs() < 0.01, "{}", pruned.sparsity());
+        let tuned = Mlp::fit_from(
+            &x,
+            &y,
+            MlpSettings {
+                frozen_zeros: true,
+                ..settings(&[16, 8])
+            },
+            Some(&pruned),
+        );
+        assert!(tuned.sparsity() >= pruned.sparsity(), "{}", tuned.sparsity());
+        let accuracy = |m: &Mlp| {
+            m.predict_proba(&x)
+                .iter()
+                .zip(&y)
+                .filter(|(p, y)| (**p >= 0.5) == (**y == 1))
+                .count() as f64
+                / y.len() as f64
+        };
+        assert!(accuracy(&tuned) > 0.85, "accuracy {}", accuracy(&tuned));
+    }
+
+    #[test]
+    fn a_student_learns_the_teachers_scores() {
+        let (x, y) = xor(2_000);
+        let teacher = Mlp::fit(&x, &y, settings(&[16, 8]));
+        let soft = teacher.predict_proba(&x);
+        let student = Mlp::fit_soft(&x, &soft, settings(&[8]), None);
+        let agreement = student
+            .predict_proba(&x)
+            .iter()
+            .zip(&soft)
+            .filter(|(s, t)| (**s >= 0.5) == (**t >= 0.5))
+            .count() as f64
+            / soft.len() as f64;
+        assert!(agreement > 0.9, "agreement {agreement}");
     }
 }

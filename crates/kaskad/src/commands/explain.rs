@@ -31,6 +31,14 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let names = artifact.preprocessor.feature_names();
     let explanation = match &artifact.model {
         Model::Lr(lr) => scorecard(artifact, &lr.coefficients, lr.intercept, args),
+        Model::LrInt8(lr) => {
+            let coefficients: Vec<f64> = lr
+                .coefficients
+                .iter()
+                .map(|&q| f64::from(q) * lr.scale)
+                .collect();
+            scorecard(artifact, &coefficients, lr.intercept, args)
+        }
         Model::Tree(tree) => {
             let features: Vec<(String, Reading)> = names
                 .iter()
@@ -69,6 +77,11 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         Model::Mlp(mlp) => json!({
             "note": "MLP weights have no direct reading; reason codes are not available for this family yet",
             "layers": mlp.layers.iter().map(|l| l.outputs).collect::<Vec<_>>(),
+        }),
+        Model::MlpInt8(mlp) => json!({
+            "note": "MLP weights have no direct reading; reason codes are not available for this family yet",
+            "layers": mlp.layers.iter().map(|l| l.outputs).collect::<Vec<_>>(),
+            "precision": "int8",
         }),
     };
     let mut out = json!({
