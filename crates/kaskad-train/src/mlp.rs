@@ -250,10 +250,11 @@ impl Mlp {
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
-        predict(&self.layers, FeatureMajor::from_matrix(x))
-            .into_iter()
-            .map(f64::from)
-            .collect()
+        SCRATCH.with_borrow_mut(|[input, a, b]| {
+            input.fill(x.rows, x.cols, |i| x.data[i] as f32);
+            let output = forward(&self.layers, input, a, b);
+            output.iter().map(|&z| f64::from(sigmoid(z))).collect()
+        })
     }
 
     /// A copy with the `share` of each layer's weights that are smallest in
@@ -284,15 +285,35 @@ impl Mlp {
     }
 }
 
+thread_local! {
+    /// Activation buffers reused across calls: a scoring call then
+    /// allocates only its result.
+    static SCRATCH: std::cell::RefCell<[FeatureMajor; 3]> = Default::default();
+}
+
+/// The output layer's logits for the rows of `input`, through buffers `a`
+/// and `b`.
+fn forward<'a>(
+    layers: &[Dense],
+    input: &FeatureMajor,
+    mut a: &'a mut FeatureMajor,
+    mut b: &'a mut FeatureMajor,
+) -> &'a [f32] {
+    for (i, layer) in layers.iter().enumerate() {
+        let from = if i == 0 { input } else { &*a };
+        dense_f32(from, &layer.weights, &layer.bias, i + 1 < layers.len(), b);
+        std::mem::swap(&mut a, &mut b);
+    }
+    a.first_feature()
+}
+
 /// The probability of the positive class for every row of `x`.
 fn predict(layers: &[Dense], x: FeatureMajor) -> Vec<f32> {
-    let mut a = x;
-    let mut next = FeatureMajor::default();
-    for (i, layer) in layers.iter().enumerate() {
-        dense_f32(&a, &layer.weights, &layer.bias, i + 1 < layers.len(), &mut next);
-        std::mem::swap(&mut a, &mut next);
-    }
-    a.first_feature().iter().map(|&z| sigmoid(z)).collect()
+    let (mut a, mut b) = Default::default();
+    forward(layers, &x, &mut a, &mut b)
+        .iter()
+        .map(|&z| sigmoid(z))
+        .collect()
 }
 
 /// Cross-entropy of probabilities `p` against targets `y` (0/1 labels or soft).

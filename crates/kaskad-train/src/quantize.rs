@@ -28,6 +28,13 @@ pub struct QuantizedDense {
     pub bias: Vec<f32>,
 }
 
+thread_local! {
+    /// Buffers reused across calls: a scoring call then allocates only its
+    /// result (and the paired weights).
+    static SCRATCH: std::cell::RefCell<(FeatureMajor, FeatureMajor, QuantizedRows)> =
+        Default::default();
+}
+
 /// An [`Mlp`] with INT8 weights and per-row INT8 activations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantizedMlp {
@@ -85,20 +92,20 @@ impl QuantizedMlp {
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
-        let mut a = FeatureMajor::from_matrix(x);
-        let mut next = FeatureMajor::default();
-        let mut rows = QuantizedRows::default();
-        for (i, layer) in self.layers.iter().enumerate() {
-            rows.quantize(&a);
-            let weights = PairedWeights::new(&layer.weights, layer.inputs);
-            let relu = i + 1 < self.layers.len();
-            dense_int8(&rows, &weights, &layer.scales, &layer.bias, relu, &mut next);
-            std::mem::swap(&mut a, &mut next);
-        }
-        a.first_feature()
-            .iter()
-            .map(|&z| sigmoid(f64::from(z)))
-            .collect()
+        SCRATCH.with_borrow_mut(|(a, next, rows)| {
+            a.fill(x.rows, x.cols, |i| x.data[i] as f32);
+            for (i, layer) in self.layers.iter().enumerate() {
+                rows.quantize(a);
+                let weights = PairedWeights::new(&layer.weights, layer.inputs);
+                let relu = i + 1 < self.layers.len();
+                dense_int8(rows, &weights, &layer.scales, &layer.bias, relu, next);
+                std::mem::swap(a, next);
+            }
+            a.first_feature()
+                .iter()
+                .map(|&z| sigmoid(f64::from(z)))
+                .collect()
+        })
     }
 }
 

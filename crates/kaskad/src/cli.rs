@@ -288,6 +288,9 @@ pub enum ModelsCommand {
     /// Register an external ONNX model (scikit-learn via skl2onnx, LightGBM
     /// via onnxmltools, …) as the next version of NAME; prints NAME@VERSION.
     Import(ImportArgs),
+    /// Quantize an LR or MLP version to INT8 and register it as a new
+    /// version (derived from it) when it keeps its ROC-AUC; prints NAME@VERSION.
+    Quantize(QuantizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -317,6 +320,23 @@ pub struct ImportArgs {
     /// name always is).
     #[arg(long)]
     pub promote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// NAME, NAME@VERSION or NAME@ALIAS of an `lr` or `mlp` version.
+    #[arg(long)]
+    pub model: String,
+    /// INT8 weights (one scale per output channel) and activations (one
+    /// scale per row, computed at scoring time).
+    #[arg(long)]
+    pub int8: bool,
+    /// Largest ROC-AUC the variant may lose against the original, on the
+    /// hold-out rows the original was validated on.
+    #[arg(long, default_value_t = 0.005)]
+    pub max_auc_loss: f64,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,10 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             action: Some(cli::ModelsCommand::Import(args)),
             ..
         }) => commands::import::run(&args),
+        Command::Models(cli::ModelsArgs {
+            action: Some(cli::ModelsCommand::Quantize(args)),
+            ..
+        }) => commands::quantize::run(&args),
         Command::Models(args) => {
             let home = args
                 .home

@@ -260,7 +260,7 @@ impl Pipeline<'_> {
     ) -> anyhow::Result<(String, String)> {
         let run = self.catalog.start_run(None)?;
         let result = (|| {
-            let (data, _) = self.prepare(None)?;
+            let (data, _) = self.prepare(None, None)?;
             // One candidate, so no search: the first configured variant.
             let variant = self.options.prepare.variants()[0];
             let candidates = vec![self.fit_fresh(&data, params, variant, None)?];
@@ -302,7 +302,7 @@ impl Pipeline<'_> {
     ) -> Result<Option<String>, StageFailure> {
         let (cleaned, severe_drift) = self.analyze(batch_id, stages)?;
         let data = stage(stages, "prepare", || {
-            self.prepare(Some((batch_id, &cleaned)))
+            self.prepare(Some((batch_id, &cleaned)), None)
         })?;
         let candidates = stage(stages, "train", || {
             self.train(&data, severe_drift, run, batch_id)
@@ -399,18 +399,31 @@ impl Pipeline<'_> {
         })
     }
 
-    /// Stage 3: assembles the training data (every processed batch and this
-    /// one, in stream order) and splits off the time-ordered hold-out.
+    /// The hold-out a version trained on the batches `trained_on` was
+    /// validated on (the newest of those rows, as stage 3 split them), with
+    /// its labels.
+    pub fn holdout_of(&self, trained_on: &[i64]) -> anyhow::Result<(Frame, Vec<u8>)> {
+        let (data, _) = self
+            .prepare(None, Some(trained_on))
+            .map_err(|f| anyhow::anyhow!("{}", f.reason))?;
+        Ok((data.test_x, data.test_y))
+    }
+
+    /// Stage 3: assembles the training data (every processed batch, or only
+    /// those of `only`, and this one, in stream order) and splits off the
+    /// time-ordered hold-out.
     fn prepare(
         &self,
         current: Option<(i64, &Frame)>,
+        only: Option<&[i64]>,
     ) -> Result<(TrainingData, String), StageFailure> {
         let batch_id = current.map(|(id, _)| id);
         let err = |e: &dyn std::fmt::Display| fail("prepare", e);
         let mut frames = Vec::new();
         let mut trained_on = Vec::new();
         for batch in self.catalog.batches().map_err(|e| err(&e))? {
-            if batch.processed && Some(batch.id) != batch_id {
+            let wanted = only.is_none_or(|ids| ids.contains(&batch.id));
+            if batch.processed && Some(batch.id) != batch_id && wanted {
                 let path = batch.cleaned_path.ok_or_else(|| {
                     fail(
                         "prepare",

@@ -75,10 +75,12 @@ fn labelled(path: &Path, target: &str, positive: &[String]) -> anyhow::Result<(F
     Ok((frame, labels))
 }
 
-/// Scoring speed and quality of every variant of a registered model; today
-/// the one variant is the model as trained (`native`: f64 preprocessing,
-/// the family's own precision). One thread, batches of `--batch` rows,
-/// repeated over the file until a second has passed.
+/// Scoring speed and quality of every variant of a registered model: the
+/// version itself and every version derived from it (INT8, pruned,
+/// distilled; see `model_variant` and `derived_from` in a version's
+/// metrics), in that order. One thread, batches of `--batch` rows, each
+/// variant repeated over the file until a second has passed: the whole
+/// scoring (raw columns in) and the model alone (on the prepared features).
 pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (Some(home), Some(file)) = (&args.home, &args.file) else {
         anyhow::bail!("kaskad bench needs --home and --file (or use `kaskad bench train`)");
@@ -107,53 +109,137 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .step_by(batch)
         .map(|start| frame.take(&(start..(start + batch).min(rows)).collect::<Vec<_>>()))
         .collect();
-    let mut scores = Vec::with_capacity(rows);
-    for part in &batches {
-        scores.extend(artifact.score(part)?);
+    let mut family = vec![(record, artifact)];
+    for version in derived_versions(&catalog, &family[0].0)? {
+        let artifact = kaskad_registry::Servable::load(&version.artifact_path)?;
+        family.push((version, artifact));
     }
-    let metrics = evaluate(&labels, &scores, artifact.threshold());
-    let (mut passes, start) = (0usize, Instant::now());
-    while passes == 0 || start.elapsed().as_secs_f64() < 1.0 {
+    let mut report = Vec::new();
+    let mut baseline: Option<Vec<f64>> = None;
+    for (record, artifact) in &family {
+        let mut scores = Vec::with_capacity(rows);
+        let mut prepared = Vec::with_capacity(batches.len());
+        let trained = artifact.trained();
         for part in &batches {
-            std::hint::black_box(artifact.score(part)?);
+            scores.extend(artifact.score(part)?);
+            if let Some(trained) = trained {
+                prepared.push(trained.preprocessor.transform(part)?);
+            }
         }
-        passes += 1;
+        let metrics = evaluate(&labels, &scores, artifact.threshold());
+        let whole = repeat_for_a_second(|| {
+            for part in &batches {
+                std::hint::black_box(artifact.score(part)?);
+            }
+            Ok(())
+        })?;
+        // Imported ONNX models have no model part apart from their graph.
+        let model_only = trained
+            .map(|trained| {
+                repeat_for_a_second(|| {
+                    for x in &prepared {
+                        std::hint::black_box(trained.model.predict_proba(x));
+                    }
+                    Ok(())
+                })
+            })
+            .transpose()?;
+        let changes: Vec<f64> = baseline
+            .as_ref()
+            .map(|b| b.iter().zip(&scores).map(|(a, b)| (a - b).abs()).collect())
+            .unwrap_or_default();
+        baseline.get_or_insert(scores);
+        let dtype = trained.map_or("onnx", |t| t.model.precision());
+        let variant = record
+            .metrics
+            .get("model_variant")
+            .and_then(|v| v.as_str())
+            .unwrap_or(dtype);
+        report.push(json!({
+            "model": format!("{}@{}", record.name, record.version),
+            "algorithm": record.algorithm,
+            "variant": variant,
+            "dtype": dtype,
+            "derived_from": record.metrics.get("derived_from"),
+            "batch": batch,
+            "ms_per_batch": whole * 1e3 / batches.len() as f64,
+            "rows_per_s": rows as f64 / whole,
+            "model_ms_per_batch": model_only.map(|s| s * 1e3 / batches.len() as f64),
+            "model_rows_per_s": model_only.map(|s| rows as f64 / s),
+            "bytes": fs_err::metadata(&record.artifact_path)?.len(),
+            "model_bytes": trained.map(|t| serde_json::to_vec(&t.model)).transpose()?.map(|b| b.len()),
+            "auc": metrics.auc,
+            "precision": metrics.precision,
+            "recall": metrics.recall,
+            "f1": metrics.f1,
+            "score_change_mean": (!changes.is_empty()).then(|| changes.iter().sum::<f64>() / rows as f64),
+            "score_change_max": (!changes.is_empty()).then(|| changes.iter().copied().fold(0.0, f64::max)),
+        }));
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let bytes = fs_err::metadata(&record.artifact_path)?.len();
-    let report = json!([{
-        "model": format!("{}@{}", record.name, record.version),
-        "algorithm": record.algorithm,
-        "variant": "native",
-        "batch": batch,
-        "ms_per_batch": seconds * 1e3 / (passes * batches.len()) as f64,
-        "rows_per_s": (passes * rows) as f64 / seconds,
-        "bytes": bytes,
-        "auc": metrics.auc,
-        "precision": metrics.precision,
-        "recall": metrics.recall,
-        "f1": metrics.f1,
-    }]);
     if args.json {
-        println!("{report}");
+        println!("{}", json!(report));
     } else {
         println!(
-            "variant  batch  ms/batch     rows/s      bytes     AUC  precision  recall      F1"
+            "model              variant    batch  ms/batch      rows/s  model rows/s      bytes  model bytes     AUC  precision  recall      F1  max |Δscore|"
         );
-        for v in report.as_array().into_iter().flatten() {
+        for v in &report {
+            let number = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "{:<7} {:>6} {:>9.4} {:>10.0} {:>10} {:>7.4} {:>10.4} {:>7.4} {:>7.4}",
+                "{:<18} {:<9} {:>6} {:>9.4} {:>11.0} {:>13.0} {:>10} {:>12} {:>7.4} {:>10.4} {:>7.4} {:>7.4} {:>13}",
+                v["model"].as_str().unwrap_or(""),
                 v["variant"].as_str().unwrap_or(""),
                 v["batch"],
-                v["ms_per_batch"].as_f64().unwrap_or(f64::NAN),
-                v["rows_per_s"].as_f64().unwrap_or(f64::NAN),
+                number("ms_per_batch"),
+                number("rows_per_s"),
+                number("model_rows_per_s"),
                 v["bytes"],
-                v["auc"].as_f64().unwrap_or(f64::NAN),
-                v["precision"].as_f64().unwrap_or(f64::NAN),
-                v["recall"].as_f64().unwrap_or(f64::NAN),
-                v["f1"].as_f64().unwrap_or(f64::NAN),
+                v["model_bytes"],
+                number("auc"),
+                number("precision"),
+                number("recall"),
+                number("f1"),
+                v["score_change_max"]
+                    .as_f64()
+                    .map_or("—".to_string(), |c| format!("{c:.4}")),
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Versions derived from `root`, directly or through another derived
+/// version, oldest first.
+fn derived_versions(
+    catalog: &kaskad_registry::Catalog,
+    root: &kaskad_registry::VersionRecord,
+) -> anyhow::Result<Vec<kaskad_registry::VersionRecord>> {
+    let mut members = vec![format!("{}@{}", root.name, root.version)];
+    let mut derived = Vec::new();
+    let mut rest = catalog.versions(Some(&root.name))?;
+    loop {
+        let (found, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|v| {
+            v.metrics
+                .get("derived_from")
+                .and_then(|d| d.as_str())
+                .is_some_and(|d| members.iter().any(|m| m == d))
+        });
+        if found.is_empty() {
+            break;
+        }
+        members.extend(found.iter().map(|v| format!("{}@{}", v.name, v.version)));
+        derived.extend(found);
+        rest = others;
+    }
+    derived.sort_by_key(|v| v.version);
+    Ok(derived)
+}
+
+/// Seconds per call of `pass`, run until a second has passed (at least once).
+fn repeat_for_a_second(mut pass: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let (mut passes, start) = (0usize, Instant::now());
+    while passes == 0 || start.elapsed().as_secs_f64() < 1.0 {
+        pass()?;
+        passes += 1;
+    }
+    Ok(start.elapsed().as_secs_f64() / passes as f64)
 }

@@ -10,6 +10,7 @@ pub mod inference;
 pub mod init;
 pub mod keys;
 pub mod listing;
+pub mod quantize;
 pub mod serve;
 pub mod summary;
 pub mod train;
