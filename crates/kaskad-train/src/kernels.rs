@@ -39,7 +39,7 @@ impl FeatureMajor {
     fn reset(&mut self, rows: usize, features: usize) {
         self.rows = rows;
         let padded = rows.div_ceil(TILE_ROWS) * TILE_ROWS;
-        self.stride = if padded % 64 == 0 {
+        self.stride = if padded.is_multiple_of(64) {
             padded + TILE_ROWS
         } else {
             padded
@@ -104,7 +104,11 @@ pub fn dense_f32(
     let simd = pulp::x86::V3::try_new();
     let mut o0 = 0;
     while o0 < bias.len() {
-        let block = if o0 + TILE_OUTPUTS <= bias.len() { TILE_OUTPUTS } else { 1 };
+        let block = if o0 + TILE_OUTPUTS <= bias.len() {
+            TILE_OUTPUTS
+        } else {
+            1
+        };
         let tile = F32Block {
             input: &input.data,
             stride,
@@ -337,14 +341,14 @@ impl NullaryFnOnce for PackV3<'_> {
                 let inverse = eight(&out.inverse, r);
                 let round = |x: f32x8| {
                     let scaled = simd.mul_f32x8(x, inverse);
-                    simd.convert_f32x8_to_i32x8(simd.sub_f32x8(simd.add_f32x8(scaled, magic), magic))
+                    simd.convert_f32x8_to_i32x8(
+                        simd.sub_f32x8(simd.add_f32x8(scaled, magic), magic),
+                    )
                 };
                 let (a, b) = (round(eight(first, r)), round(eight(second, r)));
                 // Lane k: feature 2p in the low 16 bits, 2p + 1 in the high.
-                let packed = simd.or_i32x8(
-                    simd.and_i32x8(a, low_half),
-                    simd.shl_const_i32x8::<16>(b),
-                );
+                let packed =
+                    simd.or_i32x8(simd.and_i32x8(a, low_half), simd.shl_const_i32x8::<16>(b));
                 let values: [i16; 16] = cast(packed);
                 pair[2 * r..2 * r + 16].copy_from_slice(&values);
             }
@@ -523,7 +527,10 @@ impl Int8Block<'_> {
             }
             let zero = simd.splat_f32x8(0.0);
             for (o, lane) in acc.iter().enumerate() {
-                let (scale, bias) = (simd.splat_f32x8(self.scales[o]), simd.splat_f32x8(self.bias[o]));
+                let (scale, bias) = (
+                    simd.splat_f32x8(self.scales[o]),
+                    simd.splat_f32x8(self.bias[o]),
+                );
                 for (half, &sum) in lane.iter().enumerate() {
                     let r = r0 + 8 * half;
                     let row_scales: f32x8 = cast(
@@ -537,7 +544,11 @@ impl Int8Block<'_> {
                             simd.mul_f32x8(scale, row_scales),
                         ),
                     );
-                    let value = if self.relu { simd.max_f32x8(value, zero) } else { value };
+                    let value = if self.relu {
+                        simd.max_f32x8(value, zero)
+                    } else {
+                        value
+                    };
                     let values: [f32; 8] = cast(value);
                     out[o * stride + r..][..8].copy_from_slice(&values);
                 }

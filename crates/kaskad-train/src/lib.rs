@@ -86,9 +86,18 @@ impl Model {
         match self {
             Model::Lr(m) => Ok(Model::LrInt8(QuantizedLr::new(m))),
             Model::Mlp(m) => Ok(Model::MlpInt8(QuantizedMlp::new(m))),
-            Model::Tree(_) => refuse("a decision tree", "it compares features with thresholds; it has no products to quantize"),
-            Model::Gbdt(_) => refuse("gradient-boosted trees", "they compare features with thresholds; they have no products to quantize"),
-            Model::Knn(_) => refuse("k-nearest neighbours", "its model is the stored training rows"),
+            Model::Tree(_) => refuse(
+                "a decision tree",
+                "it compares features with thresholds; it has no products to quantize",
+            ),
+            Model::Gbdt(_) => refuse(
+                "gradient-boosted trees",
+                "they compare features with thresholds; they have no products to quantize",
+            ),
+            Model::Knn(_) => refuse(
+                "k-nearest neighbours",
+                "its model is the stored training rows",
+            ),
             Model::LrInt8(_) | Model::MlpInt8(_) => refuse("this model", "it is INT8 already"),
         }
     }

@@ -230,8 +230,10 @@ impl Mlp {
                 continue;
             }
             let start = fit_rows * x.cols;
-            let probabilities =
-                predict(&layers, FeatureMajor::from_f32_rows(&features[start..], x.cols));
+            let probabilities = predict(
+                &layers,
+                FeatureMajor::from_f32_rows(&features[start..], x.cols),
+            );
             let loss = log_loss(&targets[fit_rows..], &probabilities);
             if loss < best.0 - 1e-4 {
                 best = (loss, layers.clone(), epoch);
@@ -556,7 +558,11 @@ mod tests {
         let dense = Mlp::fit(&x, &y, settings(&[16, 8]));
         let pruned = dense.pruned(0.5);
         // 2·16 + 16·8 + 8·1 = 168 weights: 16, 64 and 4 cut per layer.
-        assert!((pruned.sparsity() - 0.5).abs() < 0.01, "{}", pruned.sparsity());
+        assert!(
+            (pruned.sparsity() - 0.5).abs() < 0.01,
+            "{}",
+            pruned.sparsity()
+        );
         let tuned = Mlp::fit_from(
             &x,
             &y,
@@ -566,7 +572,11 @@ mod tests {
             },
             Some(&pruned),
         );
-        assert!(tuned.sparsity() >= pruned.sparsity(), "{}", tuned.sparsity());
+        assert!(
+            tuned.sparsity() >= pruned.sparsity(),
+            "{}",
+            tuned.sparsity()
+        );
         let accuracy = |m: &Mlp| {
             m.predict_proba(&x)
                 .iter()

@@ -126,7 +126,11 @@ impl QuantizedLr {
                 let row = x.row(r);
                 let largest = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 let row_scale = largest / f64::from(INT8_MAX);
-                let inverse = if row_scale > 0.0 { 1.0 / row_scale } else { 0.0 };
+                let inverse = if row_scale > 0.0 {
+                    1.0 / row_scale
+                } else {
+                    0.0
+                };
                 let sum: i32 = row
                     .iter()
                     .zip(&self.coefficients)
@@ -154,11 +158,13 @@ impl QuantizedLr {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::{Hyperparams, Model, fit, testdata};
 
     fn max_difference(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
     }
 
     #[test]

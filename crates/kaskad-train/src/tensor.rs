@@ -36,7 +36,10 @@ macro_rules! element {
 }
 element!(f32, f64, i8);
 
-pub fn serialize<T: Element, S: Serializer>(values: &[T], serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<T: Element, S: Serializer>(
+    values: &[T],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut bytes = Vec::with_capacity(values.len() * T::BYTES);
     for &v in values {
         v.put(&mut bytes);
@@ -44,7 +47,9 @@ pub fn serialize<T: Element, S: Serializer>(values: &[T], serializer: S) -> Resu
     serializer.serialize_str(&STANDARD.encode(bytes))
 }
 
-pub fn deserialize<'de, T: Element, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+pub fn deserialize<'de, T: Element, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Stored<T> {

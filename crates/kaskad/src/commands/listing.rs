@@ -118,8 +118,15 @@ pub fn models(args: &ListArgs) -> anyhow::Result<ExitCode> {
                     .and_then(Value::as_f64)
                     .map_or("-".into(), |x| format!("{x:.4}"))
             };
+            // Variants made from another version (INT8, pruned, distilled) say so.
+            let text = |k: &str| v.metrics.get(k).and_then(Value::as_str);
+            let derived = match (text("model_variant"), text("derived_from")) {
+                (Some(variant), Some(from)) => format!("  ({variant} of {from})"),
+                (Some(variant), None) => format!("  ({variant})"),
+                _ => String::new(),
+            };
             println!(
-                "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} {}",
+                "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} {}{derived}",
                 format!("{}@{}", v.name, v.version),
                 v.algorithm,
                 metric("auc"),

@@ -140,7 +140,7 @@ fn bench_reports_each_scoring_variant_with_speed_and_quality() {
     assert!(out.status.success(), "{}", stderr(&out));
     let variants: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let native = &variants[0];
-    assert_eq!(native["variant"], "native");
+    assert_eq!(native["variant"], "fp64");
     assert_eq!(native["batch"], 256);
     assert!(native["rows_per_s"].as_f64().unwrap() > 0.0);
     assert!(native["bytes"].as_u64().unwrap() > 0);

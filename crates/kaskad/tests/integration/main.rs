@@ -11,3 +11,4 @@ mod serve;
 mod server;
 mod stream;
 mod support;
+mod variants;
