@@ -162,7 +162,7 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             "dtype": dtype,
             "derived_from": record.metrics.get("derived_from"),
             "batch": batch,
-            "threshold": artifact.threshold,
+            "threshold": artifact.threshold(),
             "ms_per_batch": whole * 1e3 / batches.len() as f64,
             "rows_per_s": rows as f64 / whole,
             "model_ms_per_batch": model_only.map(|s| s * 1e3 / batches.len() as f64),
