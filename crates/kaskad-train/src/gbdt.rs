@@ -329,53 +329,206 @@ impl ShapTree for BoostedTree {
 
 /// The fitting rows cut into bins: per feature, value bins `0..=edges.len()`
 /// and the NaN bin `edges.len() + 1`.
+///
+/// Histograms are built over *groups* of features, as LightGBM's exclusive
+/// feature bundling does: features that are never away from their most
+/// frequent bin in the same row (the levels of a one-hot column, missing
+/// flags) share one group, so a histogram pass reads one byte per group
+/// instead of one per feature. A feature's histogram is read back from its
+/// group's with [`Binned::feature_hist`].
 struct Binned {
     rows: usize,
     /// `edges[f][j]`: the largest value of bin `j`'s range (`x <= edge`).
     edges: Vec<Vec<f64>>,
-    /// Where feature `f`'s bins start in a histogram.
-    offsets: Vec<usize>,
-    /// Histogram length: every feature's bins, NaN included.
-    bins_total: usize,
-    /// Column-major, `rows` per feature: split search reads one feature at a time.
+    /// Column-major, `rows` per feature: partitioning reads one feature.
     bins: Vec<u8>,
+    /// Where each feature's bins sit in a histogram.
+    slots: Vec<Slot>,
+    /// Where each group's bins start in a histogram.
+    group_offsets: Vec<usize>,
+    /// Histogram length: every group's bins.
+    bins_total: usize,
+    /// Row-major, one byte per group: the bin of the row in each group's
+    /// part of the histogram. Histogram passes read a row's groups at once.
+    group_bins: Vec<u8>,
+}
+
+/// A feature's place in the histogram: bin `b` is at `start + b`, except
+/// that a bundled feature's `default` bin is not counted there (its rows are
+/// the leaf's rows minus those in the feature's other bins).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    start: usize,
+    default: Option<usize>,
 }
 
 impl Binned {
     fn new(x: &Matrix, rows: usize) -> Self {
+        Self::with_bundling(x, rows, true)
+    }
+
+    fn with_bundling(x: &Matrix, rows: usize, bundle: bool) -> Self {
         let mut edges = Vec::with_capacity(x.cols);
-        let mut offsets = Vec::with_capacity(x.cols);
         let mut bins = Vec::with_capacity(rows * x.cols);
-        let mut bins_total = 0;
         let mut column = Vec::with_capacity(rows);
+        let mut defaults = Vec::with_capacity(x.cols);
         for f in 0..x.cols {
             column.clear();
             column.extend((0..rows).map(|i| x.data[i * x.cols + f]));
             let cut = quantile_edges(&column);
             let nan_bin = (cut.len() + 1) as u8;
+            let mut counts = vec![0usize; cut.len() + 2];
             bins.extend(column.iter().map(|&v| {
-                if v.is_nan() {
+                let bin = if v.is_nan() {
                     nan_bin
                 } else {
                     cut.partition_point(|&e| e < v) as u8
-                }
+                };
+                counts[usize::from(bin)] += 1;
+                bin
             }));
-            offsets.push(bins_total);
-            bins_total += cut.len() + 2;
+            let default = (0..counts.len()).max_by_key(|&b| (counts[b], usize::MAX - b));
+            defaults.push((
+                default.unwrap_or(0),
+                rows - default.map_or(0, |b| counts[b]),
+            ));
             edges.push(cut);
+        }
+        let widths: Vec<usize> = edges.iter().map(|e| e.len() + 2).collect();
+        let groups = if bundle {
+            bundles(&bins, rows, &widths, &defaults)
+        } else {
+            (0..x.cols).map(|f| vec![f]).collect()
+        };
+        let mut slots = vec![
+            Slot {
+                start: 0,
+                default: None
+            };
+            x.cols
+        ];
+        let mut group_offsets = Vec::with_capacity(groups.len());
+        let mut bins_total = 0;
+        // Per group, per feature: the group bin of each of its bins.
+        let mut group_bin_of: Vec<Vec<(usize, Vec<u8>)>> = Vec::with_capacity(groups.len());
+        for group in &groups {
+            group_offsets.push(bins_total);
+            let mut maps = Vec::with_capacity(group.len());
+            if let [f] = group[..] {
+                slots[f] = Slot {
+                    start: bins_total,
+                    default: None,
+                };
+                maps.push((f, (0..widths[f]).map(|b| b as u8).collect()));
+                bins_total += widths[f];
+            } else {
+                // Group bin 0: every feature of the group at its default.
+                let mut next = 1;
+                for &f in group {
+                    let default = defaults[f].0;
+                    slots[f] = Slot {
+                        start: bins_total + next,
+                        default: Some(default),
+                    };
+                    let map = (0..widths[f])
+                        .map(|b| if b == default { 0 } else { (next + b) as u8 })
+                        .collect();
+                    maps.push((f, map));
+                    next += widths[f];
+                }
+                bins_total += next;
+            }
+            group_bin_of.push(maps);
+        }
+        let mut group_bins = vec![0u8; rows * groups.len()];
+        for (g, maps) in group_bin_of.iter().enumerate() {
+            for (f, map) in maps {
+                let column = &bins[f * rows..(f + 1) * rows];
+                for (r, &b) in column.iter().enumerate() {
+                    let mapped = map[usize::from(b)];
+                    if mapped != 0 || maps.len() == 1 {
+                        group_bins[r * groups.len() + g] = mapped;
+                    }
+                }
+            }
         }
         Self {
             rows,
             edges,
-            offsets,
-            bins_total,
             bins,
+            slots,
+            group_offsets,
+            bins_total,
+            group_bins,
         }
     }
 
     fn column(&self, f: usize) -> &[u8] {
         &self.bins[f * self.rows..(f + 1) * self.rows]
     }
+
+    /// Feature `f`'s histogram (value bins, then the NaN bin) of a leaf
+    /// whose rows sum to `sum`, from the leaf's group histogram.
+    fn feature_hist(&self, f: usize, hist: &[Stat], sum: Stat, out: &mut Vec<Stat>) {
+        let slot = self.slots[f];
+        out.clear();
+        out.extend_from_slice(&hist[slot.start..slot.start + self.edges[f].len() + 2]);
+        if let Some(default) = slot.default {
+            out[default] = Stat::default();
+            let counted = out.iter().fold(Stat::default(), |mut s, b| {
+                s.add(*b);
+                s
+            });
+            out[default] = sum.minus(counted);
+        }
+    }
+}
+
+/// Groups of features that can share a histogram: greedily, most
+/// non-default rows first, each sparse feature joins the first group where
+/// no row is away from its default bin in both, and whose bins still fit a
+/// byte. Features away from their default in most rows stay alone.
+fn bundles(
+    bins: &[u8],
+    rows: usize,
+    widths: &[usize],
+    defaults: &[(usize, usize)],
+) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut sparse: Vec<usize> = (0..widths.len())
+        .filter(|&f| defaults[f].1 * 2 <= rows)
+        .collect();
+    sparse.sort_by_key(|&f| (usize::MAX - defaults[f].1, f));
+    // Per bundle: its width so far and which rows are taken.
+    let mut bundled: Vec<(usize, Vec<bool>, Vec<usize>)> = Vec::new();
+    for f in (0..widths.len()).filter(|f| !sparse.contains(f)) {
+        groups.push(vec![f]);
+    }
+    for f in sparse {
+        let (default, _) = defaults[f];
+        let column = &bins[f * rows..(f + 1) * rows];
+        let fits = |(width, taken, _): &&mut (usize, Vec<bool>, Vec<usize>)| {
+            *width + widths[f] <= 256
+                && column
+                    .iter()
+                    .zip(taken.iter())
+                    .all(|(&b, &t)| !t || usize::from(b) == default)
+        };
+        let at = match bundled.iter_mut().find(fits) {
+            Some(found) => found,
+            None => {
+                bundled.push((1, vec![false; rows], Vec::new()));
+                bundled.last_mut().expect("just pushed")
+            }
+        };
+        at.0 += widths[f];
+        for (t, &b) in at.1.iter_mut().zip(column) {
+            *t |= usize::from(b) != default;
+        }
+        at.2.push(f);
+    }
+    groups.extend(bundled.into_iter().map(|(_, _, features)| features));
+    groups
 }
 
 /// Upper edges of at most [`MAX_BINS`] bins over the non-missing values:
@@ -431,6 +584,12 @@ impl Stat {
         self.n += other.n;
     }
 
+    fn add_row(&mut self, g: f64, h: f64) {
+        self.g += g;
+        self.h += h;
+        self.n += 1;
+    }
+
     fn minus(self, other: Stat) -> Stat {
         Stat {
             g: self.g - other.g,
@@ -482,6 +641,8 @@ struct Booster<'a> {
     leaf_hess: Vec<f64>,
     /// Histograms not owned by a leaf.
     pool: Vec<Vec<Stat>>,
+    /// A zeroed second histogram that [`Self::build_hist`] fills alongside.
+    spare: Vec<Stat>,
     /// Threads histogram building may use (at most two halves of the features).
     threads: usize,
 }
@@ -502,6 +663,7 @@ impl<'a> Booster<'a> {
             leaf_grad: Vec::with_capacity(rows),
             leaf_hess: Vec::with_capacity(rows),
             pool: Vec::new(),
+            spare: vec![Stat::default(); binned.bins_total],
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
@@ -684,34 +846,52 @@ impl<'a> Booster<'a> {
             .extend(rows.iter().map(|&r| self.hess[r as usize]));
         let binned = self.binned;
         let (grad, hess) = (&self.leaf_grad, &self.leaf_hess);
-        // Fills the histograms of `features` into `out`, which starts at
-        // bin `base` of the whole histogram.
-        let fill = |features: std::ops::Range<usize>, out: &mut [Stat], base: usize| {
-            for f in features {
-                let offset = binned.offsets[f] - base;
-                let column = binned.column(f);
-                let bins = &mut out[offset..offset + binned.edges[f].len() + 2];
-                for ((&r, &g), &h) in rows.iter().zip(grad).zip(hess) {
-                    let bin = &mut bins[usize::from(column[r as usize])];
-                    bin.g += g;
-                    bin.h += h;
-                    bin.n += 1;
+        let groups = binned.group_offsets.len();
+        let spare = &mut self.spare;
+        // Fills the histograms of `part` of the groups into `out`, which
+        // starts at bin `base` of the whole histogram, using `spare` (as
+        // long, zeroed) for every second row. Row by row: the groups of a
+        // row update distinct bins, so its additions do not wait on each
+        // other; and two copies halve the chains of additions to the same
+        // bin (the most frequent bin of a group) that consecutive rows make.
+        let fill =
+            |part: std::ops::Range<usize>, out: &mut [Stat], spare: &mut [Stat], base: usize| {
+                let offsets = &binned.group_offsets[part.clone()];
+                let row_bins =
+                    |k: usize| &binned.group_bins[rows[k] as usize * groups..][part.clone()];
+                let pairs = rows.len() / 2;
+                for k in (0..pairs).map(|p| 2 * p) {
+                    let (first, second) = (row_bins(k), row_bins(k + 1));
+                    for ((&offset, &a), &b) in offsets.iter().zip(first).zip(second) {
+                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
+                        spare[offset - base + usize::from(b)].add_row(grad[k + 1], hess[k + 1]);
+                    }
                 }
-            }
-        };
-        let features = binned.offsets.len();
-        if self.threads > 1 && rows.len() >= PARALLEL_ROWS && features > 1 {
-            // Features split in two halves, one per thread: each half owns a
+                if rows.len() % 2 == 1 {
+                    let k = rows.len() - 1;
+                    for (&offset, &a) in offsets.iter().zip(row_bins(k)) {
+                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
+                    }
+                }
+                for (o, s) in out.iter_mut().zip(spare.iter_mut()) {
+                    o.add(*s);
+                    *s = Stat::default();
+                }
+            };
+        if self.threads > 1 && rows.len() >= PARALLEL_ROWS && groups > 1 {
+            // Groups split in two halves, one per thread: each half owns a
             // disjoint slice of the histogram, so no merging is needed. Large
             // nodes only, where a histogram pass outweighs a thread spawn.
-            let middle = features / 2;
-            let (low, high) = hist.split_at_mut(binned.offsets[middle]);
+            let middle = groups / 2;
+            let base = binned.group_offsets[middle];
+            let (low, high) = hist.split_at_mut(base);
+            let (spare_low, spare_high) = spare.split_at_mut(base);
             std::thread::scope(|scope| {
-                scope.spawn(|| fill(0..middle, low, 0));
-                fill(middle..features, high, binned.offsets[middle]);
+                scope.spawn(|| fill(0..middle, low, spare_low, 0));
+                fill(middle..groups, high, spare_high, base);
             });
         } else {
-            fill(0..features, hist, 0);
+            fill(0..groups, hist, spare, 0);
         }
     }
 
@@ -725,10 +905,13 @@ impl<'a> Booster<'a> {
         let sum = leaf.sum;
         let parent_score = sum.score(lambda);
         let mut best: Option<Split> = None;
-        for (feature, &offset) in self.binned.offsets.iter().enumerate() {
+        let mut feature_hist = Vec::with_capacity(MAX_BINS + 1);
+        for feature in 0..self.binned.edges.len() {
             let value_bins = self.binned.edges[feature].len() + 1;
-            let values = &hist[offset..offset + value_bins];
-            let missing = hist[offset + value_bins];
+            self.binned
+                .feature_hist(feature, hist, sum, &mut feature_hist);
+            let (values, missing) = feature_hist.split_at(value_bins);
+            let missing = missing[0];
             // With no missing rows here the direction cannot be learned;
             // they follow the larger child, the likelier guess.
             let directions: &[bool] = if missing.n == 0 {
@@ -978,6 +1161,96 @@ mod tests {
                 assert_eq!(d.n, b.n);
                 assert!((d.g - b.g).abs() < 1e-9 && (d.h - b.h).abs() < 1e-9);
             }
+        }
+    }
+
+    /// One-hot columns of two categories (mutually exclusive within each),
+    /// a sparse flag, and two numbers, one with missing values. No two
+    /// features split the rows alike, so equal trees are expected, not ties.
+    fn one_hot_rows(rows: usize, seed: u64) -> (Matrix, Vec<u8>) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut data = Vec::with_capacity(rows * 10);
+        let mut y = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let a = rng.random_range(0..4usize);
+            let b = rng.random_range(0..3usize);
+            let income: f64 = rng.random_range(-2.0..2.0);
+            let flag = rng.random::<f64>() < 0.1;
+            data.extend((0..4).map(|level| f64::from(u8::from(a == level))));
+            data.extend((0..3).map(|level| f64::from(u8::from(b == level))));
+            let missing = rng.random::<f64>() < 0.1;
+            data.push(if missing { f64::NAN } else { income });
+            data.push(f64::from(u8::from(flag)));
+            data.push(rng.random());
+            let z = income - 0.8 * a as f64 + 0.5 * b as f64 + 0.7 - f64::from(u8::from(flag));
+            y.push(u8::from(rng.random::<f64>() < sigmoid(z)));
+        }
+        let x = Matrix {
+            rows,
+            cols: 10,
+            data,
+        };
+        (x, y)
+    }
+
+    #[test]
+    fn bundled_features_have_the_histograms_of_separate_ones() {
+        let (x, y) = one_hot_rows(3_000, 15);
+        let params = GbdtParams::default();
+        let bundled = Binned::new(&x, x.rows);
+        let separate = Binned::with_bundling(&x, x.rows, false);
+        assert_eq!(separate.group_offsets.len(), 10);
+        // The one-hot columns and the flag share groups.
+        assert!(bundled.group_offsets.len() <= 6, "{:?}", bundled.slots);
+        let mut leaves = Vec::new();
+        for binned in [&bundled, &separate] {
+            let mut booster = Booster::new(binned, &params);
+            booster.gradients(&vec![0.1; x.rows], &y);
+            let mut root = booster.root();
+            let split = root.split.take().unwrap();
+            let mut tree = BoostedTree::new(x.rows);
+            let (left, _) = booster.split_leaf(root, &split, &mut tree);
+            leaves.push((left.hist.clone().unwrap(), left.sum, left.split.unwrap()));
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for f in 0..x.cols {
+            bundled.feature_hist(f, &leaves[0].0, leaves[0].1, &mut a);
+            separate.feature_hist(f, &leaves[1].0, leaves[1].1, &mut b);
+            assert_eq!(a.len(), b.len());
+            for (p, q) in a.iter().zip(&b) {
+                assert_eq!(p.n, q.n, "feature {f}");
+                assert!((p.g - q.g).abs() < 1e-9 && (p.h - q.h).abs() < 1e-9);
+            }
+        }
+        let (s, t) = (leaves[0].2, leaves[1].2);
+        assert_eq!(
+            (s.feature, s.bin, s.missing_left),
+            (t.feature, t.bin, t.missing_left)
+        );
+    }
+
+    #[test]
+    fn bundling_grows_the_same_trees() {
+        let (x, y) = one_hot_rows(4_000, 16);
+        let params = params(30);
+        let grow_all = |binned: &Binned| {
+            let mut booster = Booster::new(binned, &params);
+            let mut scores = vec![0.0; x.rows];
+            let mut trees = Vec::new();
+            for _ in 0..params.n_trees {
+                booster.gradients(&scores, &y);
+                trees.extend(booster.grow(&mut scores));
+            }
+            (trees, scores)
+        };
+        let (bundled, a) = grow_all(&Binned::new(&x, x.rows));
+        let (separate, b) = grow_all(&Binned::with_bundling(&x, x.rows, false));
+        assert_eq!((bundled.len(), separate.len()), (30, 30));
+        // Not compared node by node: within a leaf that holds two levels
+        // of a category, splitting on either level's flag is the same split,
+        // and rounding picks one or the other. The scores must agree.
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-9, "{p} vs {q}");
         }
     }
 
