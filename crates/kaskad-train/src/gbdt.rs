@@ -1,7 +1,8 @@
 //! Gradient-boosted decision trees for the binary log-loss, in the manner of
 //! LightGBM: histogram split search over features pre-cut into at most
-//! [`MAX_BINS`] quantile bins (one byte per cell, column-major), leaf-wise
-//! growth, the histogram subtraction trick, Newton leaf values and native
+//! [`MAX_BINS`] quantile bins (one byte per cell), exclusive features
+//! bundled into shared histogram groups, leaf-wise growth, the histogram
+//! subtraction trick, Newton leaf values and native
 //! missing values (NaN has its own bin and every split learns where it goes).
 
 use kaskad_prepare::Matrix;
