@@ -60,13 +60,11 @@ impl ModelArtifact {
     /// towards default, strongest first (reason codes). Contributions of the
     /// features built from one column (levels, missing flags) are summed.
     /// kNN's are the features pulling the row towards its defaulting
-    /// neighbours (see `NearestNeighbours::contributions`). Empty lists for
-    /// the MLP, which has no contributions.
+    /// neighbours (see `NearestNeighbours::contributions`); the MLP's are
+    /// integrated gradients against the mean training row.
     pub fn explain(&self, frame: &Frame, top: usize) -> Result<Vec<Vec<Reason>>, RegistryError> {
         let x = self.preprocessor.transform(frame)?;
-        let Some(contributions) = self.model.contributions(&x) else {
-            return Ok(vec![Vec::new(); frame.n_rows()]);
-        };
+        let contributions = self.model.contributions(&x);
         let sources = self.preprocessor.feature_sources();
         let inputs = self.input_columns();
         Ok((0..contributions.rows)
@@ -160,8 +158,8 @@ pub(crate) fn too_many_missing(missing: usize, inputs: usize, max_share: f64) ->
     (share > max_share).then(|| format!("{missing} of {inputs} inputs missing"))
 }
 
-/// A raw column and how much it raised the score (log-odds for LR and
-/// GBDT, probability for the tree, squared encoded distance for kNN).
+/// A raw column and how much it raised the score (log-odds for LR, GBDT
+/// and the MLP, probability for the tree, squared encoded distance for kNN).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub column: String,

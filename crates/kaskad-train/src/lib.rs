@@ -13,6 +13,7 @@
 
 mod error;
 mod gbdt;
+mod gradients;
 mod kernels;
 mod knn;
 mod linalg;
@@ -108,16 +109,21 @@ impl Model {
     /// the root's rate, and for boosted trees, log-odds, from the expected
     /// raw score); for kNN, each feature's pull towards the defaulting
     /// neighbours (see [`NearestNeighbours::contributions`]; not SHAP, in
-    /// squared encoded distance); the INT8 LR explains with its dequantized
-    /// coefficients. `None` for the MLP.
-    pub fn contributions(&self, x: &Matrix) -> Option<Matrix> {
+    /// squared encoded distance); for the MLP, integrated gradients of the
+    /// log-odds against the mean training row, computed exactly along the
+    /// path (see the `gradients` module; they add up to the log-odds minus
+    /// the baseline's, as SHAP values do, and reduce to linear SHAP where
+    /// the network is linear). The INT8 models explain with their
+    /// dequantized weights.
+    pub fn contributions(&self, x: &Matrix) -> Matrix {
         match self {
-            Model::Lr(m) => Some(m.contributions(x)),
-            Model::Tree(m) => Some(m.contributions(x)),
-            Model::Gbdt(m) => Some(m.contributions(x)),
-            Model::Knn(m) => Some(m.contributions(x)),
-            Model::LrInt8(m) => Some(m.contributions(x)),
-            Model::Mlp(_) | Model::MlpInt8(_) => None,
+            Model::Lr(m) => m.contributions(x),
+            Model::Tree(m) => m.contributions(x),
+            Model::Gbdt(m) => m.contributions(x),
+            Model::Knn(m) => m.contributions(x),
+            Model::Mlp(m) => m.contributions(x),
+            Model::LrInt8(m) => m.contributions(x),
+            Model::MlpInt8(m) => m.contributions(x),
         }
     }
 }
@@ -241,12 +247,18 @@ pub fn update(
                 alpha,
                 max_epochs,
             },
-        ) if both_classes => Model::Mlp(Mlp::fit_from(
-            new_x,
-            new_y,
-            mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed),
-            Some(m),
-        )),
+        ) if both_classes => {
+            let mut updated = Mlp::fit_from(
+                new_x,
+                new_y,
+                mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed),
+                Some(m),
+            );
+            // The baseline of explanations is the mean of every training
+            // row, as for LR, not only of the rows trained on last.
+            updated.baseline = gradients::column_means(all_x);
+            Model::Mlp(updated)
+        }
         _ => return Ok((fit(all_x, all_y, params, seed)?, TrainMode::Full)),
     };
     Ok((updated, TrainMode::Incremental))

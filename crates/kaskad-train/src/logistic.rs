@@ -2,6 +2,7 @@ use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::gradients::column_means;
 use crate::linalg::cholesky_solve;
 
 /// L2-penalized logistic regression.
@@ -77,16 +78,10 @@ impl LogisticRegression {
             });
         }
         let intercept = theta.pop().unwrap_or(0.0);
-        let mut feature_means = vec![0.0; x.cols];
-        for i in 0..x.rows {
-            for (mean, v) in feature_means.iter_mut().zip(x.row(i)) {
-                *mean += v / x.rows as f64;
-            }
-        }
         Ok(Self {
             coefficients: theta,
             intercept,
-            feature_means,
+            feature_means: column_means(x),
         })
     }
 

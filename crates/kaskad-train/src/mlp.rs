@@ -19,6 +19,11 @@ pub struct Mlp {
     pub layers: Vec<Dense>,
     /// Epochs run before early stopping (or the limit) ended training.
     pub epochs: usize,
+    /// The mean encoded training row: the baseline of explanations (see
+    /// the `gradients` module). Empty in artifacts written before it was
+    /// kept; explanations then start from the zero vector.
+    #[serde(default, with = "crate::tensor")]
+    pub baseline: Vec<f64>,
 }
 
 /// One fully connected layer; `weights` is `outputs × inputs`, row-major.
@@ -63,7 +68,7 @@ impl Dense {
     }
 
     /// `out[b][o] = bias[o] + Σ_i a[b][i] · w[o][i]` for `rows` rows.
-    fn forward(&self, a: &[f32], rows: usize, out: &mut Vec<f32>) {
+    pub(crate) fn forward(&self, a: &[f32], rows: usize, out: &mut Vec<f32>) {
         out.clear();
         out.reserve(rows * self.outputs);
         for b in 0..rows {
@@ -73,6 +78,26 @@ impl Dense {
                 out.push(self.bias[o] + dot(input, w));
             }
         }
+    }
+
+    /// `δ` of the layer's outputs taken back to its inputs, for `rows`
+    /// rows: `back[b][i] = Σ_o delta[b][o] · w[o][i]`.
+    pub(crate) fn backward(&self, delta: &[f32], rows: usize) -> Vec<f32> {
+        let mut back = vec![0.0f32; rows * self.inputs];
+        for b in 0..rows {
+            let out = &mut back[b * self.inputs..(b + 1) * self.inputs];
+            for o in 0..self.outputs {
+                let d = delta[b * self.outputs + o];
+                if d == 0.0 {
+                    continue;
+                }
+                let w = &self.weights[o * self.inputs..(o + 1) * self.inputs];
+                for (p, &wv) in out.iter_mut().zip(w) {
+                    *p += d * wv;
+                }
+            }
+        }
+        back
     }
 }
 
@@ -248,7 +273,11 @@ impl Mlp {
         if validation_rows > 0 {
             layers = best.1;
         }
-        Self { layers, epochs }
+        Self {
+            layers,
+            epochs,
+            baseline: crate::gradients::column_means(x),
+        }
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
@@ -399,20 +428,7 @@ impl Scratch {
             }
             if i > 0 {
                 // Back through the weights, then through the ReLU.
-                let mut previous = vec![0.0f32; rows * layer.inputs];
-                for b in 0..rows {
-                    let out = &mut previous[b * layer.inputs..(b + 1) * layer.inputs];
-                    for o in 0..layer.outputs {
-                        let d = delta[b * layer.outputs + o];
-                        if d == 0.0 {
-                            continue;
-                        }
-                        let w = &layer.weights[o * layer.inputs..(o + 1) * layer.inputs];
-                        for (p, &wv) in out.iter_mut().zip(w) {
-                            *p += d * wv;
-                        }
-                    }
-                }
+                let mut previous = layer.backward(&delta, rows);
                 for (p, &act) in previous.iter_mut().zip(a.iter()) {
                     if act <= 0.0 {
                         *p = 0.0;

@@ -39,6 +39,9 @@ thread_local! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantizedMlp {
     pub layers: Vec<QuantizedDense>,
+    /// The baseline of explanations, as in the original model.
+    #[serde(default, with = "crate::tensor")]
+    pub baseline: Vec<f64>,
 }
 
 /// A [`LogisticRegression`] with INT8 coefficients (one scale) and per-row
@@ -88,6 +91,7 @@ impl QuantizedMlp {
     pub fn new(mlp: &Mlp) -> Self {
         Self {
             layers: mlp.layers.iter().map(QuantizedDense::new).collect(),
+            baseline: mlp.baseline.clone(),
         }
     }
 
