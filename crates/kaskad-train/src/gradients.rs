@@ -11,11 +11,13 @@
 //! finds those crossings one after the other (within a piece every
 //! pre-activation is linear in `α`, so the next zero is a division) and
 //! adds each piece's gradient times its length. A fixed-step sum over a
-//! step function is off by up to half a step's share of every jump; on
-//! germancredit's default 64-32 network 32 trapezoid steps missed
-//! completeness by 0.02 log-odds at the worst row, where the walk is within
-//! float rounding. Its cost is one forward and one backward pass per piece,
-//! and a row crosses about as many kinks as a fixed rule takes steps.
+//! step function is off by up to half a step's share of every jump: with
+//! the default 64-32 network, one-hot encoding, on every row, 32 / 64 / 256
+//! trapezoid steps missed completeness by 0.026 / 0.012 / 0.004 log-odds at
+//! the worst row of germancredit and 0.14 / 0.089 / 0.012 on credit_data;
+//! the walk by 7e-7 and 1.5e-5 (float rounding). It costs one forward and
+//! one backward pass per piece, and rows there crossed 25 and 29 kinks on
+//! average: fewer passes than 32 steps.
 
 use kaskad_prepare::Matrix;
 
@@ -363,3 +365,4 @@ mod tests {
         assert!(same_top as f64 > 0.98 * x.rows as f64, "{same_top}");
     }
 }
+
