@@ -347,22 +347,26 @@ mod tests {
         let (x, y) = testdata::logistic(2_000, 35);
         let model = fit(&x, &y, &mlp(vec![16, 8]), 7).unwrap();
         let quantized = model.quantized_int8().unwrap();
-        let (exact, approx) = (
-            model.contributions(&x),
-            quantized.contributions(&x),
-        );
+        let (exact, approx) = (model.contributions(&x), quantized.contributions(&x));
         // Weights move by at most half a step (1/254 of their channel's
         // largest); attributions moved by 3 % of the largest one here, and
         // the top reason stayed on every row.
         let largest = |m: &Matrix| m.data.iter().fold(0.0f64, |w, a| w.max(a.abs()));
         let difference = Matrix {
-            data: exact.data.iter().zip(&approx.data).map(|(a, b)| a - b).collect(),
+            data: exact
+                .data
+                .iter()
+                .zip(&approx.data)
+                .map(|(a, b)| a - b)
+                .collect(),
             ..exact
         };
-        let top = |m: &Matrix, r: usize| (0..m.cols).max_by(|&i, &j| m.row(r)[i].total_cmp(&m.row(r)[j]));
-        let same_top = (0..x.rows).filter(|&r| top(&exact, r) == top(&approx, r)).count();
+        let top =
+            |m: &Matrix, r: usize| (0..m.cols).max_by(|&i, &j| m.row(r)[i].total_cmp(&m.row(r)[j]));
+        let same_top = (0..x.rows)
+            .filter(|&r| top(&exact, r) == top(&approx, r))
+            .count();
         assert!(largest(&difference) < 0.05 * largest(&exact));
         assert!(same_top as f64 > 0.98 * x.rows as f64, "{same_top}");
     }
 }
-

@@ -1,8 +1,8 @@
 //! `kaskad models explain`: what a registered version learned, in the form
 //! its family allows: LR coefficients and scorecard points, the tree's
 //! structure, GBDT split counts per feature; and, with `--input`, why it
-//! scored one application as it did: its reason codes and, for kNN, the
-//! kept training rows nearest to it.
+//! scored one application as it did: its reason codes (for the MLP,
+//! integrated gradients) and, for kNN, the kept training rows nearest to it.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,11 +75,11 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
             "stored_rows": knn.labels.len(),
         }),
         Model::Mlp(mlp) => json!({
-            "note": "MLP weights have no direct reading; reason codes are not available for this family yet",
+            "note": MLP_NOTE,
             "layers": mlp.layers.iter().map(|l| l.outputs).collect::<Vec<_>>(),
         }),
         Model::MlpInt8(mlp) => json!({
-            "note": "MLP weights have no direct reading; reason codes are not available for this family yet",
+            "note": MLP_NOTE,
             "layers": mlp.layers.iter().map(|l| l.outputs).collect::<Vec<_>>(),
             "precision": "int8",
         }),
@@ -207,6 +207,9 @@ fn application(artifact: &ModelArtifact, file: &Path, row: usize) -> anyhow::Res
     out["neighbours"] = json!(neighbours);
     Ok(out)
 }
+
+/// The MLP's weights have no reading of their own; its reasons do.
+const MLP_NOTE: &str = "MLP weights have no direct reading; an application's reasons (--input FILE --row N) are integrated gradients of its log-odds against the mean training row";
 
 /// Features named per neighbour: those on which it differs most.
 const MOST_DIFFERENT: usize = 3;

@@ -271,3 +271,82 @@ fn knn_explains_a_score_by_its_nearest_kept_rows_and_their_labels() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("has 2 data rows"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_mlp_champion_gives_reason_codes_named_by_raw_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = home.to_str().unwrap();
+    init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
+    assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
+    let out = kaskad(&[
+        "train",
+        "--home",
+        h,
+        "--algo",
+        "mlp",
+        "--param",
+        "max_epochs=30",
+        "--promote",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mlp = last_line(&out);
+
+    let file = data("credit_data.csv");
+    let out = kaskad(&["inference", "--home", h, "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut reader = csv::Reader::from_path(last_line(&out)).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|c| c == name).unwrap();
+    let (model, reason_1) = (column("model"), column("reason_1"));
+    let inputs = [
+        "Seniority",
+        "Home",
+        "Time",
+        "Age",
+        "Marital",
+        "Records",
+        "Job",
+        "Expenses",
+        "Income",
+        "Assets",
+        "Debt",
+        "Amount",
+        "Price",
+    ];
+    let mut named = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        assert_eq!(&record[model], mlp.as_str());
+        if !record[reason_1].is_empty() {
+            assert!(inputs.contains(&&record[reason_1]), "{:?}", &record);
+            named += 1;
+        }
+    }
+    // Every row above the mean applicant's risk has a reason; most rows do.
+    assert!(named > 2_000, "{named} rows with a reason");
+
+    // `models explain` gives one application's reasons, strongest first.
+    let out = kaskad(&[
+        "models",
+        "explain",
+        "--home",
+        h,
+        "--model",
+        &mlp,
+        "--input",
+        file.to_str().unwrap(),
+        "--row",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let reasons = e["application"]["reasons"].as_array().unwrap();
+    assert!(!reasons.is_empty(), "{e}");
+    let strengths: Vec<f64> = reasons
+        .iter()
+        .map(|r| r["contribution"].as_f64().unwrap())
+        .collect();
+    assert!(strengths.windows(2).all(|w| w[0] >= w[1]), "{strengths:?}");
+}
