@@ -335,10 +335,10 @@ mod tests {
         let model = Model::Mlp(network);
         let c = model.contributions(&x);
         let gaps = logit_gaps(&model, &x, &[0.0; 3]);
-        for r in 0..x.rows {
+        for (r, gap) in gaps.iter().enumerate() {
             let row = c.row(r);
             assert_eq!((row[0], row[2]), (0.0, 0.0), "row {r}");
-            assert!((row[1] - gaps[r]).abs() < 1e-4, "row {r}");
+            assert!((row[1] - gap).abs() < 1e-4, "row {r}");
         }
     }
 
