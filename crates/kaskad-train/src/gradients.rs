@@ -74,6 +74,9 @@ fn integrated_gradients(layers: &[Dense], baseline: &[f64], x: &Matrix) -> Matri
     let Some(first) = layers.first() else {
         return out;
     };
+    if out.data.is_empty() {
+        return out;
+    }
     let zeros = vec![0.0; x.cols];
     let baseline = if baseline.len() == x.cols {
         baseline
@@ -91,45 +94,90 @@ fn integrated_gradients(layers: &[Dense], baseline: &[f64], x: &Matrix) -> Matri
     let mut at_baseline = Vec::new();
     let start: Vec<f32> = baseline.iter().map(|&v| v as f32).collect();
     first.forward(&start, 1, &mut at_baseline);
-    let mut at_row = Vec::new();
-    let mut integral = vec![0.0f64; first.outputs];
-    let mut walk = Walk::default();
-    for r in 0..x.rows {
-        let row: Vec<f32> = x.row(r).iter().map(|&v| v as f32).collect();
-        first.forward(&row, 1, &mut at_row);
-        integral.fill(0.0);
-        let mut alpha = 0.0f64;
-        for piece in 1..=max_pieces {
-            walk.ends.clear();
-            walk.ends.extend(
-                at_baseline
-                    .iter()
-                    .zip(&at_row)
-                    .map(|(&b, &e)| (f64::from(b) + alpha * f64::from(e - b)) as f32),
-            );
-            walk.ends.extend_from_slice(&at_row);
-            let crossing = walk.linear_piece(layers);
-            let end = if crossing >= 1.0 || piece == max_pieces {
-                1.0
-            } else {
-                alpha + crossing * (1.0 - alpha)
-            };
-            for (sum, g) in integral.iter_mut().zip(walk.first_layer_gradient(layers)) {
-                *sum += f64::from(g) * (end - alpha);
-            }
-            alpha = end;
-            if alpha >= 1.0 {
-                break;
-            }
+    let path = Path {
+        layers,
+        baseline,
+        at_baseline: &at_baseline,
+        max_pieces,
+    };
+    // Rows are independent: large batches are split across the cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(x.rows / ROWS_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        path.attribute(x, 0, &mut out.data);
+        return out;
+    }
+    let rows_per_thread = x.rows.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (k, chunk) in out.data.chunks_mut(rows_per_thread * x.cols).enumerate() {
+            let path = &path;
+            scope.spawn(move || path.attribute(x, k * rows_per_thread, chunk));
         }
-        let summed: Vec<f32> = integral.iter().map(|&v| v as f32).collect();
-        let gradient = first.backward(&summed, 1);
-        let attribution = &mut out.data[r * x.cols..(r + 1) * x.cols];
-        for (j, a) in attribution.iter_mut().enumerate() {
-            *a = f64::from(gradient[j]) * (x.row(r)[j] - baseline[j]);
+    });
+    out
+}
+
+/// Fewer rows than this per core are explained on the calling thread.
+const ROWS_PER_THREAD: usize = 512;
+
+/// What every row's walk shares.
+struct Path<'a> {
+    layers: &'a [Dense],
+    baseline: &'a [f64],
+    /// The first layer's pre-activations at the baseline.
+    at_baseline: &'a [f32],
+    max_pieces: usize,
+}
+
+impl Path<'_> {
+    /// Attributions of the rows of `x` from `first_row` on, into `out`
+    /// (rows × features).
+    fn attribute(&self, x: &Matrix, first_row: usize, out: &mut [f64]) {
+        let first = &self.layers[0];
+        let mut at_row = Vec::new();
+        let mut integral = vec![0.0f64; first.outputs];
+        let mut walk = Walk::default();
+        for (i, attribution) in out.chunks_mut(x.cols).enumerate() {
+            let values = x.row(first_row + i);
+            let row: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            first.forward(&row, 1, &mut at_row);
+            integral.fill(0.0);
+            let mut alpha = 0.0f64;
+            for piece in 1..=self.max_pieces {
+                walk.ends.clear();
+                walk.ends.extend(
+                    self.at_baseline
+                        .iter()
+                        .zip(&at_row)
+                        .map(|(&b, &e)| (f64::from(b) + alpha * f64::from(e - b)) as f32),
+                );
+                walk.ends.extend_from_slice(&at_row);
+                let crossing = walk.linear_piece(self.layers);
+                let end = if crossing >= 1.0 || piece == self.max_pieces {
+                    1.0
+                } else {
+                    alpha + crossing * (1.0 - alpha)
+                };
+                for (sum, g) in integral
+                    .iter_mut()
+                    .zip(walk.first_layer_gradient(self.layers))
+                {
+                    *sum += f64::from(g) * (end - alpha);
+                }
+                alpha = end;
+                if alpha >= 1.0 {
+                    break;
+                }
+            }
+            let summed: Vec<f32> = integral.iter().map(|&v| v as f32).collect();
+            let gradient = first.backward(&summed, 1);
+            for (j, a) in attribution.iter_mut().enumerate() {
+                *a = f64::from(gradient[j]) * (values[j] - self.baseline[j]);
+            }
         }
     }
-    out
 }
 
 /// A unit whose zero lies within this fraction of the remaining path is at
