@@ -410,6 +410,45 @@ mod tests {
     }
 
     #[test]
+    fn an_update_keeps_the_mean_of_every_training_row() {
+        let (x, y) = testdata::logistic(1_000, 37);
+        let old: Vec<usize> = (0..600).collect();
+        let new: Vec<usize> = (600..1_000).collect();
+        let (old_x, new_x) = (x.take_rows(&old), x.take_rows(&new));
+        let params = mlp(vec![4]);
+        let previous = fit(&old_x, &y[..600], &params, 9).unwrap();
+        let rows = crate::Increment {
+            all: (&x, &y),
+            new: (&new_x, &y[600..]),
+        };
+        let (Model::Mlp(updated), crate::TrainMode::Incremental) =
+            crate::update(&previous, &rows, &params, 9).unwrap()
+        else {
+            panic!("the mlp continues training")
+        };
+        assert_eq!(updated.baseline, column_means(&x));
+    }
+
+    #[test]
+    fn an_artifact_without_a_baseline_still_reads() {
+        let (x, y) = testdata::logistic(300, 36);
+        let model = fit(&x, &y, &mlp(vec![4]), 8).unwrap();
+        let mut json = serde_json::to_value(&model).unwrap();
+        assert_eq!(json["baseline"].as_str().map(str::is_empty), Some(false));
+        json.as_object_mut().unwrap().remove("baseline");
+        let Model::Mlp(old) = serde_json::from_value(json).unwrap() else {
+            panic!("an mlp")
+        };
+        assert!(old.baseline.is_empty());
+        let gaps = logit_gaps(&Model::Mlp(old.clone()), &x, &[0.0; 3]);
+        let c = old.contributions(&x);
+        for (r, gap) in gaps.iter().enumerate() {
+            let sum: f64 = c.row(r).iter().sum();
+            assert!((sum - gap).abs() < 1e-3, "row {r}: {sum} vs {gap}");
+        }
+    }
+
+    #[test]
     fn int8_mlp_explains_close_to_the_original() {
         let (x, y) = testdata::logistic(2_000, 35);
         let model = fit(&x, &y, &mlp(vec![16, 8]), 7).unwrap();
