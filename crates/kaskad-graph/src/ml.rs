@@ -139,8 +139,45 @@ pub(crate) enum MlOp {
 
 #[derive(Debug)]
 pub(crate) enum Categories {
-    Strings(HashMap<String, usize>, usize),
-    Ints(HashMap<i64, usize>, usize),
+    Strings(Lookup<String>),
+    Ints(Lookup<i64>),
+}
+
+/// Position of a category: a scan of the list when it is short (cheaper
+/// than hashing the value), a hash map otherwise.
+#[derive(Debug)]
+pub(crate) struct Lookup<K> {
+    list: Vec<K>,
+    map: HashMap<K, usize>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Lookup<K> {
+    const SCAN: usize = 16;
+
+    fn new(list: Vec<K>) -> Lookup<K> {
+        let map = if list.len() > Self::SCAN {
+            index(list.iter().cloned())
+        } else {
+            HashMap::new()
+        };
+        Lookup { list, map }
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<usize>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if self.list.len() > Self::SCAN {
+            self.map.get(key).copied()
+        } else {
+            self.list.iter().position(|k| k.borrow() == key)
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -215,9 +252,9 @@ pub(crate) fn compile(a: &Attrs<'_>) -> Result<Option<MlOp>, GraphError> {
                 if ints.is_empty() {
                     return Err(a.error("neither cats_strings nor cats_int64s"));
                 }
-                Categories::Ints(index(ints.iter().copied()), ints.len())
+                Categories::Ints(Lookup::new(ints))
             } else {
-                Categories::Strings(index(strings.iter().cloned()), strings.len())
+                Categories::Strings(Lookup::new(strings))
             };
             MlOp::OneHot {
                 categories,
@@ -414,18 +451,19 @@ impl MlOp {
             }
             MlOp::OneHot { categories, zeros } => {
                 let (positions, width): (Vec<Option<usize>>, usize) = match (categories, &x.data) {
-                    (Categories::Strings(map, n), Data::Str(v)) => {
-                        (v.iter().map(|s| map.get(s).copied()).collect(), *n)
+                    (Categories::Strings(lookup), Data::Str(v)) => (
+                        v.iter().map(|s| lookup.get(s.as_str())).collect(),
+                        lookup.len(),
+                    ),
+                    (Categories::Ints(lookup), Data::Int64(v)) => {
+                        (v.iter().map(|s| lookup.get(s)).collect(), lookup.len())
                     }
-                    (Categories::Ints(map, n), Data::Int64(v)) => {
-                        (v.iter().map(|s| map.get(s).copied()).collect(), *n)
-                    }
-                    (Categories::Ints(map, n), _) => (
+                    (Categories::Ints(lookup), _) => (
                         x.to_f64()?
                             .iter()
-                            .map(|&f| map.get(&(f as i64)).copied())
+                            .map(|&f| lookup.get(&(f as i64)))
                             .collect(),
-                        *n,
+                        lookup.len(),
                     ),
                     (Categories::Strings(..), _) => {
                         return Err(format!("string categories but {} input", x.type_name()));

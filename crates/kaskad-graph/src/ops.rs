@@ -438,7 +438,25 @@ fn real_like(like: &Tensor, values: Vec<f64>) -> Result<Tensor, String> {
     Ok(Tensor::new(like.shape.clone(), data))
 }
 
-/// `alpha * A' B' + beta * C`, A' and B' optionally transposed; sums in double.
+/// The element types matrix products run in: the operands' own, as in
+/// onnxruntime (float stays `f32`).
+trait Real: Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> {
+    fn of(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> f64 {
+        v
+    }
+}
+
+/// `alpha * A' B' + beta * C`, A' and B' optionally transposed.
 fn gemm(
     a: &Tensor,
     b: &Tensor,
@@ -470,59 +488,107 @@ fn gemm(
             a.shape, b.shape
         ));
     }
-    if std::mem::discriminant(&a.data) != std::mem::discriminant(&b.data) {
-        return Err(format!(
-            "operands of types {} and {}",
-            a.type_name(),
-            b.type_name()
-        ));
+    let c = c.filter(|_| beta != 0.0);
+    if let Some(c) = c
+        && crate::tensor::broadcast_shape(&c.shape, &[m, n])? != [m, n]
+    {
+        return Err(format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape));
     }
-    let (av, bv) = (a.to_f64()?, b.to_f64()?);
-    let at = |i: usize, p: usize| {
-        if trans_a {
-            av[p * m + i]
-        } else {
-            av[i * k + p]
-        }
+    let dims = Dims {
+        m,
+        k,
+        n,
+        trans_a,
+        trans_b,
     };
-    // B as rows of length n, so the inner loop runs along contiguous memory.
-    let b_rows: Vec<f64> = if trans_b {
-        (0..k)
-            .flat_map(|p| (0..n).map(move |j| (p, j)))
-            .map(|(p, j)| bv[j * k + p])
-            .collect()
-    } else {
-        bv
-    };
-    let mut out = vec![0.0; m * n];
-    for i in 0..m {
-        let row = &mut out[i * n..(i + 1) * n];
-        for p in 0..k {
-            let x = at(i, p);
-            for (o, &w) in row.iter_mut().zip(&b_rows[p * n..(p + 1) * n]) {
-                *o += x * w;
-            }
+    let data = match (&a.data, &b.data) {
+        (Data::Float(x), Data::Float(y)) => {
+            let c = c.map(|c| c.to_f32().map(|v| (v, &c.shape[..]))).transpose()?;
+            Data::Float(product(x, y, c.as_ref().map(|(v, s)| (&v[..], *s)), alpha, beta, dims))
         }
-        if alpha != 1.0 {
-            row.iter_mut().for_each(|o| *o *= alpha);
+        (Data::Double(x), Data::Double(y)) => {
+            let c = c.map(|c| c.to_f64().map(|v| (v, &c.shape[..]))).transpose()?;
+            Data::Double(product(x, y, c.as_ref().map(|(v, s)| (&v[..], *s)), alpha, beta, dims))
         }
-    }
-    if let Some(c) = c.filter(|_| beta != 0.0) {
-        let index = crate::tensor::broadcast_index(&c.shape, &[m, n]);
-        if crate::tensor::broadcast_shape(&c.shape, &[m, n])? != [m, n] {
+        _ => {
             return Err(format!(
-                "C of shape {:?} does not broadcast to [{m}, {n}]",
-                c.shape
+                "operands of types {} and {} (float or double, matching)",
+                a.type_name(),
+                b.type_name()
             ));
         }
-        let cv = c.to_f64()?;
-        for (o, i) in out.iter_mut().zip(index) {
-            *o += beta * cv[i];
+    };
+    Ok(Tensor::new(vec![m, n], data))
+}
+
+#[derive(Clone, Copy)]
+struct Dims {
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+}
+
+fn product<T: Real>(
+    a: &[T],
+    b: &[T],
+    c: Option<(&[T], &[usize])>,
+    alpha: f64,
+    beta: f64,
+    Dims {
+        m,
+        k,
+        n,
+        trans_a,
+        trans_b,
+    }: Dims,
+) -> Vec<T> {
+    // A as rows of length k and B as rows of length n, so the inner loop
+    // runs along contiguous memory and vectorizes.
+    let transpose = |v: &[T], rows: usize, cols: usize| -> Vec<T> {
+        let mut t = vec![T::default(); v.len()];
+        for r in 0..rows {
+            for j in 0..cols {
+                t[j * rows + r] = v[r * cols + j];
+            }
+        }
+        t
+    };
+    let a_rows;
+    let a = if trans_a {
+        a_rows = transpose(a, k, m);
+        &a_rows[..]
+    } else {
+        a
+    };
+    let b_rows;
+    let b = if trans_b {
+        b_rows = transpose(b, n, k);
+        &b_rows[..]
+    } else {
+        b
+    };
+    let mut out = vec![T::default(); m * n];
+    for (row, x) in out.chunks_mut(n.max(1)).zip(a.chunks(k.max(1))) {
+        for (&xp, w) in x.iter().zip(b.chunks(n.max(1))) {
+            for (o, &wj) in row.iter_mut().zip(w) {
+                *o = *o + xp * wj;
+            }
         }
     }
-    let mut result = real_like(a, out)?;
-    result.shape = vec![m, n];
-    Ok(result)
+    if alpha != 1.0 {
+        let alpha = T::of(alpha);
+        out.iter_mut().for_each(|o| *o = *o * alpha);
+    }
+    if let Some((c, shape)) = c {
+        let beta = T::of(beta);
+        let index = crate::tensor::broadcast_index(shape, &[m, n]);
+        for (o, i) in out.iter_mut().zip(index) {
+            *o = *o + beta * c[i];
+        }
+    }
+    out
 }
 
 /// The elements `pieces` names — (tensor, start, length) — in order.

@@ -178,12 +178,54 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
         .collect()
 }
 
+/// How an operand of `shape` lies in an `out`-shaped result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    /// As many elements as the result: read in order.
+    Full,
+    /// One value for every element.
+    Scalar,
+    /// One row repeated down the rows (a bias): element `i % width`.
+    Row,
+    /// One value per row, repeated across it: element `i / width`.
+    Column,
+    /// Anything else, read through [`broadcast_index`].
+    Other,
+}
+
+fn layout(shape: &[usize], out: &[usize]) -> Layout {
+    let total: usize = out.iter().product();
+    let len: usize = shape.iter().product();
+    if len == total {
+        return Layout::Full;
+    }
+    if len == 1 {
+        return Layout::Scalar;
+    }
+    let Some((&last, leading)) = shape.split_last() else {
+        return Layout::Other;
+    };
+    let (&width, out_leading) = out.split_last().expect("out has an axis if shape has one");
+    if last == width && leading.iter().all(|&d| d == 1) {
+        Layout::Row
+    } else if last == 1 && leading == out_leading {
+        Layout::Column
+    } else {
+        Layout::Other
+    }
+}
+
 /// For every element of `out`, the index of the element of an operand of
 /// `shape` that broadcasts to it.
 pub fn broadcast_index(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let total: usize = out.iter().product();
-    if shape.iter().product::<usize>() == total {
-        return (0..total).collect();
+    let width = out.last().copied().unwrap_or(1).max(1);
+    match layout(shape, out) {
+        Layout::Full => return (0..total).collect(),
+        Layout::Scalar => return vec![0; total],
+        Layout::Row => return (0..total).map(|i| i % width).collect(),
+        Layout::Column => return (0..total).map(|i| i / width).collect(),
+        Layout::Other => {}
     }
     let offset = out.len() - shape.len();
     // Strides of the operand, 0 along the axes it is broadcast over.
@@ -208,23 +250,47 @@ pub fn broadcast_index(shape: &[usize], out: &[usize]) -> Vec<usize> {
     index
 }
 
-/// `f` applied elementwise to two broadcast operands.
+/// `f` applied elementwise to two broadcast operands; the common layouts
+/// (same shape, a scalar, a row or a column against a full operand) run
+/// as plain loops, without index vectors.
 pub fn zip_broadcast<T: Copy>(
     (a, a_shape): (&[T], &[usize]),
     (b, b_shape): (&[T], &[usize]),
     f: impl Fn(T, T) -> T,
 ) -> Result<(Vec<usize>, Vec<T>), String> {
     let shape = broadcast_shape(a_shape, b_shape)?;
-    let values = if a_shape == b_shape {
-        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
-    } else if b.len() == 1 {
-        a.iter().map(|&x| f(x, b[0])).collect()
-    } else {
-        let (ia, ib) = (
-            broadcast_index(a_shape, &shape),
-            broadcast_index(b_shape, &shape),
-        );
-        ia.iter().zip(&ib).map(|(&i, &j)| f(a[i], b[j])).collect()
+    let width = shape.last().copied().unwrap_or(1).max(1);
+    let values = match (layout(a_shape, &shape), layout(b_shape, &shape)) {
+        (Layout::Full, Layout::Full) => a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect(),
+        (Layout::Full, Layout::Scalar) => a.iter().map(|&x| f(x, b[0])).collect(),
+        (Layout::Scalar, Layout::Full) => b.iter().map(|&y| f(a[0], y)).collect(),
+        (Layout::Full, Layout::Row) => a
+            .chunks(width)
+            .flat_map(|r| r.iter().zip(b).map(|(&x, &y)| f(x, y)))
+            .collect(),
+        (Layout::Row, Layout::Full) => b
+            .chunks(width)
+            .flat_map(|r| r.iter().zip(a).map(|(&y, &x)| f(x, y)))
+            .collect(),
+        (Layout::Full, Layout::Column) => a
+            .chunks(width)
+            .zip(b)
+            .flat_map(|(r, &y)| r.iter().map(move |&x| (x, y)))
+            .map(|(x, y)| f(x, y))
+            .collect(),
+        (Layout::Column, Layout::Full) => b
+            .chunks(width)
+            .zip(a)
+            .flat_map(|(r, &x)| r.iter().map(move |&y| (x, y)))
+            .map(|(x, y)| f(x, y))
+            .collect(),
+        _ => {
+            let (ia, ib) = (
+                broadcast_index(a_shape, &shape),
+                broadcast_index(b_shape, &shape),
+            );
+            ia.iter().zip(&ib).map(|(&i, &j)| f(a[i], b[j])).collect()
+        }
     };
     Ok((shape, values))
 }
@@ -252,6 +318,18 @@ mod tests {
         assert_eq!(shape, vec![2, 3]);
         assert_eq!(v, vec![10.0, 20.0, 30.0, 20.0, 40.0, 60.0]);
         assert!(broadcast_shape(&[2, 3], &[2]).is_err());
+        // Neither a row nor a column: the general walk.
+        let (shape, v) = zip_broadcast(
+            (&[1.0, 2.0, 3.0, 4.0][..], &[2, 1, 2][..]),
+            (&[10.0, 20.0, 30.0][..], &[1, 3, 1][..]),
+            |x, y| x + y,
+        )
+        .unwrap();
+        assert_eq!(shape, vec![2, 3, 2]);
+        assert_eq!(
+            v,
+            vec![11.0, 12.0, 21.0, 22.0, 31.0, 32.0, 13.0, 14.0, 23.0, 24.0, 33.0, 34.0]
+        );
     }
 
     #[test]

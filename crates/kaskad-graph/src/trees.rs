@@ -46,14 +46,20 @@ enum Kind {
     Regressor(Aggregate),
 }
 
+/// One node, packed so a walk reads one 24-byte record per level.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    threshold: f64,
+    feature: u32,
+    true_child: u32,
+    false_child: u32,
+    mode: Mode,
+    missing_true: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct TreeEnsemble {
-    feature: Vec<usize>,
-    threshold: Vec<f64>,
-    mode: Vec<Mode>,
-    missing_true: Vec<bool>,
-    true_child: Vec<u32>,
-    false_child: Vec<u32>,
+    nodes: Vec<Node>,
     /// For every node, its range in `target` / `weight` (empty unless a leaf).
     leaf: Vec<(u32, u32)>,
     roots: Vec<u32>,
@@ -201,16 +207,16 @@ impl TreeEnsemble {
         };
         let (mut true_child, mut false_child) = (vec![0u32; n], vec![0u32; n]);
         let mut width = 0;
-        let mut feature = vec![0usize; n];
+        let mut feature = vec![0u32; n];
         for i in 0..n {
             if mode[i] == Mode::Leaf {
                 continue;
             }
             true_child[i] = child(i, trues[i], "true")?;
             false_child[i] = child(i, falses[i], "false")?;
-            feature[i] = usize::try_from(features[i])
-                .map_err(|_| a.error(format!("negative feature id {}", features[i])))?;
-            width = width.max(feature[i] + 1);
+            feature[i] = u32::try_from(features[i])
+                .map_err(|_| a.error(format!("invalid feature id {}", features[i])))?;
+            width = width.max(feature[i] as usize + 1);
         }
 
         let leaf_trees = a.ints(&format!("{prefix}_treeids"));
@@ -295,15 +301,18 @@ impl TreeEnsemble {
             roots.push(root);
         }
 
+        let nodes = (0..n)
+            .map(|i| Node {
+                threshold: values[i],
+                feature: feature[i],
+                true_child: true_child[i],
+                false_child: false_child[i],
+                mode: mode[i],
+                missing_true: missing.get(i).is_some_and(|&m| m != 0),
+            })
+            .collect();
         Ok(TreeEnsemble {
-            feature,
-            threshold: values,
-            mode,
-            missing_true: (0..n)
-                .map(|i| missing.get(i).is_some_and(|&m| m != 0))
-                .collect(),
-            true_child,
-            false_child,
+            nodes,
             leaf,
             roots,
             target,
@@ -320,12 +329,12 @@ impl TreeEnsemble {
     fn leaf_of(&self, root: u32, row: &[f64]) -> usize {
         let mut i = root as usize;
         loop {
-            let mode = self.mode[i];
-            if mode == Mode::Leaf {
+            let node = self.nodes[i];
+            if node.mode == Mode::Leaf {
                 return i;
             }
-            let (x, t) = (row[self.feature[i]], self.threshold[i]);
-            let go_true = match mode {
+            let (x, t) = (row[node.feature as usize], node.threshold);
+            let go_true = match node.mode {
                 Mode::Leq => x <= t,
                 Mode::Lt => x < t,
                 Mode::Gte => x >= t,
@@ -333,11 +342,11 @@ impl TreeEnsemble {
                 Mode::Eq => x == t,
                 Mode::Neq => x != t,
                 Mode::Leaf => unreachable!("returned above"),
-            } || (x.is_nan() && self.missing_true[i]);
+            } || (x.is_nan() && node.missing_true);
             i = if go_true {
-                self.true_child[i]
+                node.true_child
             } else {
-                self.false_child[i]
+                node.false_child
             } as usize;
         }
     }
@@ -353,17 +362,20 @@ impl TreeEnsemble {
         }
         let values = x.to_f64()?;
         let k = self.outputs;
-        let mut out = Vec::with_capacity(rows * k);
-        let (mut scores, mut scored) = (vec![0.0; k], vec![false; k]);
-        for row in values.chunks(cols.max(1)).take(rows) {
-            scores.iter_mut().for_each(|s| *s = 0.0);
-            scored.iter_mut().for_each(|s| *s = false);
-            let aggregate = match self.kind {
-                Kind::Regressor(a) => a,
-                Kind::Classifier { .. } => Aggregate::Sum,
-            };
-            for &root in &self.roots {
+        let aggregate = match self.kind {
+            Kind::Regressor(a) => a,
+            Kind::Classifier { .. } => Aggregate::Sum,
+        };
+        // Tree by tree over all rows: one tree's nodes stay in cache while
+        // every row walks it.
+        let (mut all_scores, mut all_scored) = (vec![0.0; rows * k], vec![false; rows * k]);
+        for &root in &self.roots {
+            for (r, row) in values.chunks(cols.max(1)).take(rows).enumerate() {
                 let (start, len) = self.leaf[self.leaf_of(root, row)];
+                let (scores, scored) = (
+                    &mut all_scores[r * k..(r + 1) * k],
+                    &mut all_scored[r * k..(r + 1) * k],
+                );
                 for j in start as usize..(start + len) as usize {
                     let (t, w) = (self.target[j], self.weight[j]);
                     scores[t] = match (aggregate, scored[t]) {
@@ -375,6 +387,9 @@ impl TreeEnsemble {
                     scored[t] = true;
                 }
             }
+        }
+        let mut out = Vec::with_capacity(rows * k);
+        for (scores, scored) in all_scores.chunks(k).zip(all_scored.chunks(k)) {
             let start = out.len();
             match &self.kind {
                 Kind::Regressor(aggregate) => {
