@@ -492,7 +492,10 @@ fn gemm(
     if let Some(c) = c
         && crate::tensor::broadcast_shape(&c.shape, &[m, n])? != [m, n]
     {
-        return Err(format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape));
+        return Err(format!(
+            "C of shape {:?} does not broadcast to [{m}, {n}]",
+            c.shape
+        ));
     }
     let dims = Dims {
         m,
@@ -503,12 +506,30 @@ fn gemm(
     };
     let data = match (&a.data, &b.data) {
         (Data::Float(x), Data::Float(y)) => {
-            let c = c.map(|c| c.to_f32().map(|v| (v, &c.shape[..]))).transpose()?;
-            Data::Float(product(x, y, c.as_ref().map(|(v, s)| (&v[..], *s)), alpha, beta, dims))
+            let c = c
+                .map(|c| c.to_f32().map(|v| (v, &c.shape[..])))
+                .transpose()?;
+            Data::Float(product(
+                x,
+                y,
+                c.as_ref().map(|(v, s)| (&v[..], *s)),
+                alpha,
+                beta,
+                dims,
+            ))
         }
         (Data::Double(x), Data::Double(y)) => {
-            let c = c.map(|c| c.to_f64().map(|v| (v, &c.shape[..]))).transpose()?;
-            Data::Double(product(x, y, c.as_ref().map(|(v, s)| (&v[..], *s)), alpha, beta, dims))
+            let c = c
+                .map(|c| c.to_f64().map(|v| (v, &c.shape[..])))
+                .transpose()?;
+            Data::Double(product(
+                x,
+                y,
+                c.as_ref().map(|(v, s)| (&v[..], *s)),
+                alpha,
+                beta,
+                dims,
+            ))
         }
         _ => {
             return Err(format!(

@@ -46,16 +46,37 @@ enum Kind {
     Regressor(Aggregate),
 }
 
-/// One node, packed so a walk reads one 24-byte record per level.
+/// One node, packed so a walk reads one 24-byte record per level. A leaf
+/// is its own child both ways, so a walk may take more steps than its
+/// path has and stay on the leaf: rows walk in lockstep without checks.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
     feature: u32,
-    true_child: u32,
-    false_child: u32,
+    /// The false child, then the true one.
+    children: [u32; 2],
     mode: Mode,
     missing_true: bool,
 }
+
+impl Node {
+    fn goes_true(&self, x: f64) -> bool {
+        let t = self.threshold;
+        (match self.mode {
+            Mode::Leq => x <= t,
+            Mode::Lt => x < t,
+            Mode::Gte => x >= t,
+            Mode::Gt => x > t,
+            Mode::Eq => x == t,
+            Mode::Neq => x != t,
+            Mode::Leaf => false,
+        }) | (x.is_nan() & self.missing_true)
+    }
+}
+
+/// Rows walked through a tree together, so their independent chains of
+/// loads overlap instead of each waiting for the last.
+const LANES: usize = 8;
 
 #[derive(Debug)]
 pub(crate) struct TreeEnsemble {
@@ -63,6 +84,8 @@ pub(crate) struct TreeEnsemble {
     /// For every node, its range in `target` / `weight` (empty unless a leaf).
     leaf: Vec<(u32, u32)>,
     roots: Vec<u32>,
+    /// For every tree, the most steps from its root to a leaf.
+    depths: Vec<u32>,
     target: Vec<usize>,
     weight: Vec<f64>,
     outputs: usize,
@@ -281,6 +304,7 @@ impl TreeEnsemble {
             }
         }
         let mut roots = Vec::with_capacity(tree_order.len());
+        let mut depths = Vec::with_capacity(tree_order.len());
         let mut reached = vec![false; n];
         for tree in tree_order {
             let [root] = root_of[&tree][..] else {
@@ -289,24 +313,32 @@ impl TreeEnsemble {
                     root_of[&tree].len()
                 )));
             };
-            let mut stack = vec![root as usize];
-            while let Some(i) = stack.pop() {
+            let (mut stack, mut depth) = (vec![(root as usize, 0u32)], 0);
+            while let Some((i, d)) = stack.pop() {
                 if std::mem::replace(&mut reached[i], true) {
                     return Err(a.error(format!("node {} of tree {tree} is reached twice", ids[i])));
                 }
+                depth = depth.max(d);
                 if mode[i] != Mode::Leaf {
-                    stack.extend([true_child[i] as usize, false_child[i] as usize]);
+                    stack.extend([
+                        (true_child[i] as usize, d + 1),
+                        (false_child[i] as usize, d + 1),
+                    ]);
                 }
             }
             roots.push(root);
+            depths.push(depth);
         }
 
         let nodes = (0..n)
             .map(|i| Node {
                 threshold: values[i],
                 feature: feature[i],
-                true_child: true_child[i],
-                false_child: false_child[i],
+                children: if mode[i] == Mode::Leaf {
+                    [i as u32; 2]
+                } else {
+                    [false_child[i], true_child[i]]
+                },
                 mode: mode[i],
                 missing_true: missing.get(i).is_some_and(|&m| m != 0),
             })
@@ -315,6 +347,7 @@ impl TreeEnsemble {
             nodes,
             leaf,
             roots,
+            depths,
             target,
             weight,
             outputs,
@@ -325,30 +358,24 @@ impl TreeEnsemble {
         })
     }
 
-    /// The leaf one tree sends `row` to.
-    fn leaf_of(&self, root: u32, row: &[f64]) -> usize {
-        let mut i = root as usize;
-        loop {
-            let node = self.nodes[i];
-            if node.mode == Mode::Leaf {
-                return i;
+    /// The leaves one tree sends up to [`LANES`] rows to (`first` on).
+    fn leaves(
+        &self,
+        (root, depth): (u32, u32),
+        values: &[f64],
+        cols: usize,
+        first: usize,
+        lanes: usize,
+    ) -> [usize; LANES] {
+        let mut at = [root as usize; LANES];
+        for _ in 0..depth {
+            for (lane, i) in at.iter_mut().enumerate().take(lanes) {
+                let node = &self.nodes[*i];
+                let x = values[(first + lane) * cols + node.feature as usize];
+                *i = node.children[usize::from(node.goes_true(x))] as usize;
             }
-            let (x, t) = (row[node.feature as usize], node.threshold);
-            let go_true = match node.mode {
-                Mode::Leq => x <= t,
-                Mode::Lt => x < t,
-                Mode::Gte => x >= t,
-                Mode::Gt => x > t,
-                Mode::Eq => x == t,
-                Mode::Neq => x != t,
-                Mode::Leaf => unreachable!("returned above"),
-            } || (x.is_nan() && node.missing_true);
-            i = if go_true {
-                node.true_child
-            } else {
-                node.false_child
-            } as usize;
         }
+        at
     }
 
     /// Classifier: (labels, scores `[N, classes]`); regressor: (`[N, targets]`).
@@ -369,22 +396,27 @@ impl TreeEnsemble {
         // Tree by tree over all rows: one tree's nodes stay in cache while
         // every row walks it.
         let (mut all_scores, mut all_scored) = (vec![0.0; rows * k], vec![false; rows * k]);
-        for &root in &self.roots {
-            for (r, row) in values.chunks(cols.max(1)).take(rows).enumerate() {
-                let (start, len) = self.leaf[self.leaf_of(root, row)];
-                let (scores, scored) = (
-                    &mut all_scores[r * k..(r + 1) * k],
-                    &mut all_scored[r * k..(r + 1) * k],
-                );
-                for j in start as usize..(start + len) as usize {
-                    let (t, w) = (self.target[j], self.weight[j]);
-                    scores[t] = match (aggregate, scored[t]) {
-                        (Aggregate::Sum | Aggregate::Average, _) => scores[t] + w,
-                        (_, false) => w,
-                        (Aggregate::Min, true) => scores[t].min(w),
-                        (Aggregate::Max, true) => scores[t].max(w),
-                    };
-                    scored[t] = true;
+        for tree in self.roots.iter().copied().zip(self.depths.iter().copied()) {
+            for first in (0..rows).step_by(LANES) {
+                let lanes = LANES.min(rows - first);
+                let leaves = self.leaves(tree, &values, cols, first, lanes);
+                for (lane, &leaf) in leaves.iter().enumerate().take(lanes) {
+                    let r = first + lane;
+                    let (start, len) = self.leaf[leaf];
+                    let (scores, scored) = (
+                        &mut all_scores[r * k..(r + 1) * k],
+                        &mut all_scored[r * k..(r + 1) * k],
+                    );
+                    for j in start as usize..(start + len) as usize {
+                        let (t, w) = (self.target[j], self.weight[j]);
+                        scores[t] = match (aggregate, scored[t]) {
+                            (Aggregate::Sum | Aggregate::Average, _) => scores[t] + w,
+                            (_, false) => w,
+                            (Aggregate::Min, true) => scores[t].min(w),
+                            (Aggregate::Max, true) => scores[t].max(w),
+                        };
+                        scored[t] = true;
+                    }
                 }
             }
         }
