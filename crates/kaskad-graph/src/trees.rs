@@ -60,8 +60,13 @@ struct Node {
 }
 
 impl Node {
-    fn goes_true(&self, x: f64) -> bool {
+    fn goes_true(&self, x: f64, all_leq: bool) -> bool {
         let t = self.threshold;
+        if all_leq {
+            // The usual ensemble (scikit-learn, LightGBM): one comparison,
+            // no dispatch on the mode (a leaf compares too, and stays).
+            return (x <= t) | (x.is_nan() & self.missing_true);
+        }
         (match self.mode {
             Mode::Leq => x <= t,
             Mode::Lt => x < t,
@@ -86,6 +91,8 @@ pub(crate) struct TreeEnsemble {
     roots: Vec<u32>,
     /// For every tree, the most steps from its root to a leaf.
     depths: Vec<u32>,
+    /// Every branch is BRANCH_LEQ.
+    all_leq: bool,
     target: Vec<usize>,
     weight: Vec<f64>,
     outputs: usize,
@@ -330,7 +337,7 @@ impl TreeEnsemble {
             depths.push(depth);
         }
 
-        let nodes = (0..n)
+        let nodes: Vec<Node> = (0..n)
             .map(|i| Node {
                 threshold: values[i],
                 feature: feature[i],
@@ -343,11 +350,15 @@ impl TreeEnsemble {
                 missing_true: missing.get(i).is_some_and(|&m| m != 0),
             })
             .collect();
+        let all_leq = nodes
+            .iter()
+            .all(|n| matches!(n.mode, Mode::Leq | Mode::Leaf));
         Ok(TreeEnsemble {
             nodes,
             leaf,
             roots,
             depths,
+            all_leq,
             target,
             weight,
             outputs,
@@ -358,21 +369,21 @@ impl TreeEnsemble {
         })
     }
 
-    /// The leaves one tree sends up to [`LANES`] rows to (`first` on).
-    fn leaves(
-        &self,
-        (root, depth): (u32, u32),
-        values: &[f64],
-        cols: usize,
-        first: usize,
-        lanes: usize,
-    ) -> [usize; LANES] {
+    /// The leaves one tree sends the [`LANES`] rows of `block` to.
+    fn leaves(&self, (root, depth): (u32, u32), block: &[f64], cols: usize) -> [usize; LANES] {
         let mut at = [root as usize; LANES];
         for _ in 0..depth {
-            for (lane, i) in at.iter_mut().enumerate().take(lanes) {
+            let mut walking = false;
+            for (lane, i) in at.iter_mut().enumerate() {
                 let node = &self.nodes[*i];
-                let x = values[(first + lane) * cols + node.feature as usize];
-                *i = node.children[usize::from(node.goes_true(x))] as usize;
+                let x = block[lane * cols + node.feature as usize];
+                *i = node.children[usize::from(node.goes_true(x, self.all_leq))] as usize;
+                walking |= node.mode != Mode::Leaf;
+            }
+            // Unbalanced trees (LightGBM's grow leaf-wise): stop once every
+            // lane has reached its leaf, well before the deepest one.
+            if !walking {
+                break;
             }
         }
         at
@@ -387,7 +398,10 @@ impl TreeEnsemble {
                 self.width - 1
             ));
         }
-        let values = x.to_f64()?;
+        let mut values = x.to_f64()?;
+        // Padded to whole blocks of LANES rows; the padding's leaves are dropped.
+        let cols = cols.max(1);
+        values.resize(rows.div_ceil(LANES) * LANES * cols, 0.0);
         let k = self.outputs;
         let aggregate = match self.kind {
             Kind::Regressor(a) => a,
@@ -397,9 +411,9 @@ impl TreeEnsemble {
         // every row walks it.
         let (mut all_scores, mut all_scored) = (vec![0.0; rows * k], vec![false; rows * k]);
         for tree in self.roots.iter().copied().zip(self.depths.iter().copied()) {
-            for first in (0..rows).step_by(LANES) {
+            for (block, first) in values.chunks(LANES * cols).zip((0..rows).step_by(LANES)) {
                 let lanes = LANES.min(rows - first);
-                let leaves = self.leaves(tree, &values, cols, first, lanes);
+                let leaves = self.leaves(tree, block, cols);
                 for (lane, &leaf) in leaves.iter().enumerate().take(lanes) {
                     let r = first + lane;
                     let (start, len) = self.leaf[leaf];
