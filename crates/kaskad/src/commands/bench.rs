@@ -167,7 +167,7 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             "rows_per_s": rows as f64 / whole,
             "model_ms_per_batch": model_only.map(|s| s * 1e3 / batches.len() as f64),
             "model_rows_per_s": model_only.map(|s| rows as f64 / s),
-            "bytes": fs_err::metadata(&record.artifact_path)?.len(),
+            "bytes": version_bytes(&record.artifact_path)?,
             "model_bytes": trained.map(|t| serde_json::to_vec(&t.model)).transpose()?.map(|b| b.len()),
             "auc": metrics.auc,
             "precision": metrics.precision,
@@ -243,4 +243,15 @@ fn repeat_for_a_second(mut pass: impl FnMut() -> anyhow::Result<()>) -> anyhow::
         passes += 1;
     }
     Ok(start.elapsed().as_secs_f64() / passes as f64)
+}
+
+/// Bytes of a version's folder: `model.json`, and the graph beside it for
+/// an imported model.
+fn version_bytes(artifact: &Path) -> anyhow::Result<u64> {
+    let folder = artifact.parent().unwrap_or(Path::new("."));
+    let mut total = 0;
+    for entry in fs_err::read_dir(folder)? {
+        total += entry?.metadata()?.len();
+    }
+    Ok(total)
 }

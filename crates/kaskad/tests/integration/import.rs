@@ -203,6 +203,26 @@ fn imported_models_are_scored_by_inference_the_server_and_cascades() {
         "{ran}"
     );
 
+    // `kaskad bench` times it; its size includes the graph.
+    let out = kaskad(&[
+        "bench",
+        "--home",
+        h,
+        "--model",
+        "lgbm",
+        "--file",
+        data("credit_data.csv").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let benched: Value = serde_json::from_str(&last_line(&out)).unwrap();
+    let graph = std::fs::metadata(fixture("lightgbm.onnx")).unwrap().len();
+    assert!(benched[0]["bytes"].as_u64().unwrap() > graph, "{benched}");
+    assert!(
+        benched[0]["rows_per_s"].as_f64().unwrap() > 0.0,
+        "{benched}"
+    );
+
     // A second version is not champion unless promoted; export gives the
     // graph back as imported.
     let out = import(
