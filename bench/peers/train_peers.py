@@ -15,6 +15,7 @@ as kaskad's figures include its own preprocessing. Prints a Markdown table.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -78,6 +79,14 @@ def run(command):
     return json.loads(out.stdout.strip().splitlines()[-1]), None
 
 
+def median_run(runs):
+    """Every field's median over the runs (None without runs)."""
+    if not runs:
+        return None
+    return {key: statistics.median(r[key] for r in runs) for key in
+            ("fit_seconds", "predict_seconds", "peak_rss_bytes", "auc")}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", required=True)
@@ -85,13 +94,17 @@ def main():
     parser.add_argument("--target", required=True)
     parser.add_argument("--positive", action="append", required=True)
     parser.add_argument("--algos", default="lr,tree,knn")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run kaskad and the peer alternately this many times; report medians")
+    parser.add_argument("--no-header", action="store_true")
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/kaskad-target"))
     parser.add_argument("--kaskad", default=os.path.join(target_dir, "release", "kaskad"))
     args = parser.parse_args()
 
-    print("| family | kaskad AUC | peer AUC | Δ AUC | kaskad fit s | peer fit s | fit ratio (peer/kaskad) "
-          "| kaskad predict s | peer predict s | predict ratio | kaskad peak MiB | peer peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    if not args.no_header:
+        print("| family | kaskad AUC | peer AUC | Δ AUC | kaskad fit s | peer fit s | fit ratio (peer/kaskad) "
+              "| kaskad predict s | peer predict s | predict ratio | kaskad peak MiB | peer peak MiB |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for algo in args.algos.split(","):
         params, estimator = FAMILIES[algo]
         command = [args.kaskad, "bench", "train", "--train", args.train, "--test", args.test,
@@ -100,9 +113,17 @@ def main():
             command += ["--positive", p]
         for p in params:
             command += ["--param", p]
-        ours, our_error = run(command)
-        theirs, their_error = run([sys.executable, "-c", PEER, args.train, args.test, args.target,
-                                   json.dumps(args.positive), estimator])
+        peer = [sys.executable, "-c", PEER, args.train, args.test, args.target,
+                json.dumps(args.positive), estimator]
+        our_runs, their_runs, our_error, their_error = [], [], None, None
+        for _ in range(args.repeats):
+            ours, our_error = run(command)
+            theirs, their_error = run(peer)
+            if ours is None or theirs is None:
+                break
+            our_runs.append(ours)
+            their_runs.append(theirs)
+        ours, theirs = median_run(our_runs), median_run(their_runs)
         peer_name = estimator.split("(")[0]
         if ours is None or theirs is None:
             print(f"| {algo} vs {peer_name} | {our_error or ''} | {their_error or ''} |")
