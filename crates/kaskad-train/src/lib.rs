@@ -3,8 +3,8 @@
 //! `kaskad-train` owns how a model is fitted on a prepared [`Matrix`] and how
 //! it scores one: L2 logistic regression (Newton's method, with
 //! scikit-learn's `C` meaning), a CART decision tree (Gini, histogram split
-//! search), k-nearest neighbours (brute force over a seeded sample of the
-//! training rows) and gradient-boosted trees (LightGBM-style: histograms,
+//! search), k-nearest neighbours (exact, distances by blocked matrix
+//! products, over a seeded sample of the training rows) and gradient-boosted trees (LightGBM-style: histograms,
 //! leaf-wise growth, native missing values, early stopping on the newest
 //! rows), and a small MLP; and how each explains a score: per-feature
 //! contributions for reason codes ([`Model::contributions`]).
