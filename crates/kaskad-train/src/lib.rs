@@ -5,8 +5,8 @@
 //! scikit-learn's `C` meaning), a CART decision tree (Gini, histogram split
 //! search), k-nearest neighbours (exact, distances by blocked matrix
 //! products, over a seeded sample of the training rows) and
-//! gradient-boosted trees (LightGBM-style: histograms, leaf-wise growth, native missing values, early stopping on the newest
-//! rows), and a small MLP; and how each explains a score: per-feature
+//! gradient-boosted trees (LightGBM-style: histograms, leaf-wise growth,
+//! native missing values, early stopping on the newest rows), and a small MLP; and how each explains a score: per-feature
 //! contributions for reason codes ([`Model::contributions`]).
 //! [`Hyperparams`] names a family with its settings and
 //! [`grid`] expands the configured search space. Models serialize, so they
