@@ -6,8 +6,9 @@
 //! search), k-nearest neighbours (exact, distances by blocked matrix
 //! products, over a seeded sample of the training rows) and
 //! gradient-boosted trees (LightGBM-style: histograms, leaf-wise growth,
-//! native missing values, early stopping on the newest rows), and a small MLP; and how each explains a score: per-feature
-//! contributions for reason codes ([`Model::contributions`]).
+//! native missing values, early stopping on the newest rows), and a small
+//! MLP; and how each explains a score: per-feature contributions for reason
+//! codes ([`Model::contributions`]).
 //! [`Hyperparams`] names a family with its settings and
 //! [`grid`] expands the configured search space. Models serialize, so they
 //! travel inside the artifact; choosing among them is `kaskad-validate`'s
