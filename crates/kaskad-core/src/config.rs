@@ -609,8 +609,9 @@ knn_k = {knn_k}
 # kNN keeps at most this many training rows (reservoir sample).
 knn_max_rows = {knn_max_rows}
 # Gradient-boosted trees: the most boosting rounds (early stopping on the
-# newest tenth of the training rows keeps the best round), the shrinkage of
-# every tree, leaves per tree (grown best-first) ...
+# newest tenth of the training rows, grown to hold 100 of each class, keeps
+# the best round; data too small for that runs every round), the shrinkage
+# of every tree, leaves per tree (grown best-first) ...
 gbdt_trees = {gbdt_trees}
 gbdt_learning_rate = {gbdt_learning_rate}
 gbdt_max_leaves = {gbdt_max_leaves}

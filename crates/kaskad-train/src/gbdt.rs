@@ -18,6 +18,15 @@ const MAX_BINS: usize = 255;
 const PATIENCE: usize = 20;
 /// One row in this many, the newest, is held out for early stopping.
 const VALIDATION_EVERY: usize = 10;
+/// Events (and non-events) a validation fold needs before its log-loss can
+/// choose the number of trees: the usual minimum for validating a risk model
+/// (Vergouwe et al. 2005; Collins et al. 2016). Fewer make the stopping
+/// round noise: on germancredit's 750 rows the newest tenth holds 22 bads
+/// and stopped at 15 trees, 0.022 AUC below LightGBM's 200.
+const MIN_VALIDATION_EVENTS: usize = 100;
+/// The validation fold grows to [`MIN_VALIDATION_EVENTS`] at most up to this
+/// share of the rows (one in four); beyond, boosting runs without it.
+const MAX_VALIDATION_EVERY: usize = 4;
 /// LightGBM's `min_sum_hessian_in_leaf`: a near-pure leaf has a vanishing
 /// hessian, and its Newton step would be all regularization.
 const MIN_LEAF_HESSIAN: f64 = 1e-3;
@@ -57,11 +66,13 @@ impl Default for GbdtParams {
 /// plus one leaf value per tree.
 ///
 /// Early stopping holds out the newest tenth of the training rows (rows come
-/// in stream order), stops after 20 rounds without a better validation
-/// log-loss and keeps the trees up to the best round. Those trees are not
-/// refitted on the held-out rows: the model is exactly what was validated.
-/// Below ten rows, or when the older rows hold one class only, every row is
-/// fitted and all `n_trees` rounds run.
+/// in stream order), or more of the newest rows until they hold 100 of each
+/// class; it stops after 20 rounds without a better validation log-loss and
+/// keeps the trees up to the best round. Those trees are not refitted on the
+/// held-out rows: the model is exactly what was validated. When 100 of each
+/// class would take more than a quarter of the rows, or the older rows hold
+/// one class only, every row is fitted and all `n_trees` rounds run (as
+/// LightGBM does without a validation set).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradientBoosting {
     /// The log-odds of the base rate of the rows the trees were fitted on.
@@ -122,7 +133,7 @@ impl GradientBoosting {
         if all_positives == 0 || all_positives == y.len() {
             return Err(TrainError::SingleClass { rows: y.len() });
         }
-        let holdout = x.rows / VALIDATION_EVERY;
+        let holdout = validation_rows(y);
         let fit_rows = x.rows - holdout;
         let fit_positives = positives(&y[..fit_rows]);
         // Without both classes in the older rows, the newest are needed to
@@ -213,6 +224,19 @@ impl GradientBoosting {
         }
         out
     }
+}
+
+/// How many of the newest rows early stopping holds out; 0 for none.
+fn validation_rows(y: &[u8]) -> usize {
+    let rows = y.len();
+    let mut counts = [0usize; 2];
+    for (taken, &label) in (1..=rows / MAX_VALIDATION_EVERY).zip(y.iter().rev()) {
+        counts[usize::from(label == 1)] += 1;
+        if taken >= rows / VALIDATION_EVERY && counts.iter().all(|&n| n >= MIN_VALIDATION_EVENTS) {
+            return taken;
+        }
+    }
+    0
 }
 
 fn check(params: &GbdtParams) -> Result<(), TrainError> {
@@ -1121,8 +1145,9 @@ mod tests {
         assert!(!model.trees.is_empty());
         let raw = model.raw_score(&x);
         // Split values are cover-weighted: the expected value is the mean
-        // raw score of the rows the trees were fitted on (all but the newest tenth).
-        let fitted = x.rows - x.rows / VALIDATION_EVERY;
+        // raw score of the rows the trees were fitted on (all but the validation fold).
+        let fitted = x.rows - validation_rows(&y);
+        assert!(fitted < x.rows);
         let mean = raw[..fitted].iter().sum::<f64>() / fitted as f64;
         assert!((model.expected_value() - mean).abs() < 1e-9);
         let c = model.contributions(&x);
@@ -1318,12 +1343,40 @@ mod tests {
 
     #[test]
     fn older_rows_of_one_class_fit_without_validation() {
-        let (x, _) = crate::testdata::logistic(200, 12);
-        let y: Vec<u8> = (0..200).map(|i| u8::from(i >= 180 && i % 2 == 0)).collect();
+        let (x, _) = crate::testdata::logistic(2_000, 12);
+        let y: Vec<u8> = (0..2_000)
+            .map(|i| u8::from(i >= 1_800 && i % 2 == 0))
+            .collect();
+        assert_eq!(validation_rows(&y), 200);
         let model = GradientBoosting::fit(&x, &y, &params(5)).unwrap();
-        // The base rate of all 200 rows, not of the 180 older ones (0).
-        assert!((model.base_score - (10.0_f64 / 190.0).ln()).abs() < 1e-12);
+        // The base rate of all 2000 rows, not of the 1800 older ones (0).
+        assert!((model.base_score - (100.0_f64 / 1_900.0).ln()).abs() < 1e-12);
         assert!(model.predict_proba(&x).iter().all(|p| p.is_finite()));
+    }
+
+    #[test]
+    fn the_validation_fold_holds_100_of_each_class_or_is_not_used() {
+        let labels = |rows: usize, every: usize| -> Vec<u8> {
+            (0..rows).map(|i| u8::from(i % every == 0)).collect()
+        };
+        // Plenty of both classes in the newest tenth.
+        assert_eq!(validation_rows(&labels(10_000, 2)), 1_000);
+        // One in ten bad: the newest tenth of 5000 rows holds 50 bads, so
+        // the fold grows to the newest 1000 rows.
+        assert_eq!(validation_rows(&labels(5_000, 10)), 1_000);
+        // germancredit's size: 100 bads would take 334 of 750 rows.
+        assert_eq!(validation_rows(&labels(750, 3)), 0);
+        assert_eq!(validation_rows(&[0, 1]), 0);
+    }
+
+    #[test]
+    fn small_data_runs_every_round_on_every_row() {
+        let (x, y) = crate::testdata::logistic(750, 3);
+        assert_eq!(validation_rows(&y), 0);
+        let model = GradientBoosting::fit(&x, &y, &params(60)).unwrap();
+        assert_eq!(model.trees.len(), 60);
+        let rate = y.iter().filter(|&&v| v == 1).count() as f64 / y.len() as f64;
+        assert!((model.base_score - (rate / (1.0 - rate)).ln()).abs() < 1e-12);
     }
 
     #[test]
