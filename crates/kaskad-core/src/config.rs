@@ -114,8 +114,17 @@ pub struct PrepareOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
-    /// Numbers imputed and scaled, one 0/1 feature per category.
+    /// Numbers imputed and scaled, with a missing indicator where training
+    /// saw gaps; one 0/1 feature per category, rare ones pooled into
+    /// "other", missing ones their own.
     OneHot,
+    /// Numbers imputed and scaled, one 0/1 feature per category seen in
+    /// training; no missing indicators, no pooling, a missing category
+    /// counted as the most frequent one (scikit-learn's usual pipeline).
+    /// Where missingness or rare levels carry no lasting signal, the extra
+    /// columns of `onehot` only add variance; the search lets the data say.
+    #[serde(rename = "onehot_plain")]
+    OneHotPlain,
     /// Numbers imputed and scaled, categories ranked by frequency.
     Ordinal,
     /// Every column binned and replaced by its bin's weight of evidence
@@ -128,6 +137,7 @@ impl Encoding {
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::OneHot => "onehot",
+            Encoding::OneHotPlain => "onehot_plain",
             Encoding::Ordinal => "ordinal",
             Encoding::Woe => "woe",
         }
@@ -248,7 +258,7 @@ impl Default for PrepareOptions {
     fn default() -> Self {
         Self {
             numeric_impute: "median".into(),
-            variants: vec![Encoding::OneHot],
+            variants: vec![Encoding::OneHot, Encoding::OneHotPlain],
             encoding: None,
             min_category_share: 0.005,
             scale: true,
@@ -388,7 +398,8 @@ impl Options {
         }
         if self.prepare.variants.is_empty() {
             return Err(
-                "prepare.variants: expected one or more of \"onehot\", \"ordinal\", \"woe\"".into(),
+                "prepare.variants: expected one or more of \"onehot\", \"onehot_plain\", \"ordinal\", \"woe\""
+                    .into(),
             );
         }
         if self.prepare.encoding.is_some()
@@ -576,17 +587,21 @@ fail_on_drift = {fail_on_drift}
 bins = {bins}
 
 [prepare]
-# Numeric imputation: "median" or "mean". Missing values also get an indicator.
+# Numeric imputation: "median" or "mean". Missing values also get an
+# indicator (except by "onehot_plain").
 numeric_impute = {numeric_impute}
 # Preprocessing variants, each searched with every hyperparameter setting by
 # the same time-series CV (a family keeps its best pair): "onehot" and
-# "ordinal" impute and scale numbers and encode categories as 0/1 columns or
-# frequency ranks (unseen categories fall into "other", missing ones into
-# their own level); "woe" replaces every column by the weight of evidence of
+# "ordinal" impute and scale numbers (flagging missing ones) and encode
+# categories as 0/1 columns or frequency ranks (rare and unseen categories
+# fall into "other", missing ones into their own level); "onehot_plain" is
+# "onehot" without missing flags, "other" or missing levels (scikit-learn's
+# usual pipeline); "woe" replaces every column by the weight of evidence of
 # its bin, as scorecards do. (The older `encoding = "..."` still reads as a
 # single variant.)
 variants = {variants}
-# Categories rarer than this share of training rows are grouped into "other".
+# Categories rarer than this share of training rows are grouped into "other"
+# (except by "onehot_plain").
 min_category_share = {min_category_share}
 # Standardize numeric features (mean 0, variance 1).
 scale = {scale}
@@ -791,9 +806,17 @@ mod tests {
     #[test]
     fn variants_round_trip_and_the_legacy_encoding_still_reads() {
         let mut o = sample();
-        o.prepare.variants = vec![Encoding::OneHot, Encoding::Woe];
+        let default = sample().to_commented_toml();
+        assert!(
+            default.contains(r#"variants = ["onehot", "onehot_plain"]"#),
+            "{default}"
+        );
+        o.prepare.variants = vec![Encoding::OneHotPlain, Encoding::Woe];
         let text = o.to_commented_toml();
-        assert!(text.contains(r#"variants = ["onehot", "woe"]"#), "{text}");
+        assert!(
+            text.contains(r#"variants = ["onehot_plain", "woe"]"#),
+            "{text}"
+        );
         let back: Options = toml::from_str(&text).unwrap();
         assert_eq!(back, o);
         let legacy: Options = toml::from_str(

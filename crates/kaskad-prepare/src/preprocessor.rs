@@ -11,10 +11,51 @@ use crate::{Matrix, PrepareError};
 
 /// Preprocessing fitted on training rows, replayed on any later frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredPreprocessor")]
 pub struct Preprocessor {
+    /// Stored because the encoders cannot always tell: `onehot` on data
+    /// without gaps or rare levels fits the same encoders as `onehot_plain`.
+    variant: Encoding,
     inputs: Vec<(String, ColumnKind)>,
     encoders: Vec<Encoder>,
     feature_names: Vec<String>,
+}
+
+/// A [`Preprocessor`] as stored; artifacts written before the variant was
+/// stored lack it, and theirs is read off the encoders.
+#[derive(Deserialize)]
+struct StoredPreprocessor {
+    variant: Option<Encoding>,
+    inputs: Vec<(String, ColumnKind)>,
+    encoders: Vec<Encoder>,
+    feature_names: Vec<String>,
+}
+
+impl From<StoredPreprocessor> for Preprocessor {
+    fn from(stored: StoredPreprocessor) -> Self {
+        Self {
+            variant: stored
+                .variant
+                .unwrap_or_else(|| variant_of(&stored.encoders)),
+            inputs: stored.inputs,
+            encoders: stored.encoders,
+            feature_names: stored.feature_names,
+        }
+    }
+}
+
+/// The variant an artifact without a stored one was fitted as; those
+/// predate `onehot_plain`, so gaps and rare levels are never a question.
+fn variant_of(encoders: &[Encoder]) -> Encoding {
+    let mut variant = Encoding::OneHot;
+    for encoder in encoders {
+        match encoder {
+            Encoder::WoeNumeric { .. } | Encoder::WoeCategorical { .. } => return Encoding::Woe,
+            Encoder::Ordinal { .. } => variant = Encoding::Ordinal,
+            Encoder::Numeric { .. } | Encoder::OneHot { .. } => {}
+        }
+    }
+    variant
 }
 
 /// How one input column becomes one or more features.
@@ -210,9 +251,9 @@ impl Preprocessor {
                         iv,
                     }
                 }
-                (ColumnData::Numeric(values), None) => fit_numeric(values, options),
+                (ColumnData::Numeric(values), None) => fit_numeric(values, variant, options),
                 (ColumnData::Categorical(values), None) => {
-                    fit_categorical(values, variant == Encoding::Ordinal, options)
+                    fit_categorical(values, variant, options)
                 }
             };
             feature_names.extend(encoder.feature_names(&column.name));
@@ -220,6 +261,7 @@ impl Preprocessor {
             encoders.push(encoder);
         }
         Ok(Self {
+            variant,
             inputs,
             encoders,
             feature_names,
@@ -228,17 +270,7 @@ impl Preprocessor {
 
     /// The variant this preprocessing was fitted as.
     pub fn variant(&self) -> Encoding {
-        let mut variant = Encoding::OneHot;
-        for encoder in &self.encoders {
-            match encoder {
-                Encoder::WoeNumeric { .. } | Encoder::WoeCategorical { .. } => {
-                    return Encoding::Woe;
-                }
-                Encoder::Ordinal { .. } => variant = Encoding::Ordinal,
-                Encoder::Numeric { .. } | Encoder::OneHot { .. } => {}
-            }
-        }
-        variant
+        self.variant
     }
 
     /// The information value of every weight-of-evidence column, strongest
@@ -344,7 +376,7 @@ impl Preprocessor {
     }
 }
 
-fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
+fn fit_numeric(values: &[f64], variant: Encoding, options: &PrepareOptions) -> Encoder {
     let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     let fill = if present.is_empty() {
         0.0
@@ -353,7 +385,7 @@ fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
     } else {
         median(present.clone())
     };
-    let missing_indicator = present.len() < values.len();
+    let missing_indicator = variant != Encoding::OneHotPlain && present.len() < values.len();
     let low = present.iter().copied().reduce(f64::min).unwrap_or(fill);
     let high = present.iter().copied().reduce(f64::max).unwrap_or(fill);
     let imputed = values
@@ -368,7 +400,12 @@ fn fit_numeric(values: &[f64], options: &PrepareOptions) -> Encoder {
     }
 }
 
-fn fit_categorical(values: &[Option<String>], ordinal: bool, options: &PrepareOptions) -> Encoder {
+fn fit_categorical(
+    values: &[Option<String>],
+    variant: Encoding,
+    options: &PrepareOptions,
+) -> Encoder {
+    let plain = variant == Encoding::OneHotPlain;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let mut missing = 0;
     for v in values {
@@ -378,9 +415,12 @@ fn fit_categorical(values: &[Option<String>], ordinal: bool, options: &PrepareOp
         }
     }
     let present = values.len() - missing;
-    let min_count = (options.min_category_share * present as f64)
-        .ceil()
-        .max(1.0) as usize;
+    let min_share = if plain {
+        0.0
+    } else {
+        options.min_category_share
+    };
+    let min_count = (min_share * present as f64).ceil().max(1.0) as usize;
     let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
     // Most frequent first, ties by name so that refits are reproducible.
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -390,7 +430,7 @@ fn fit_categorical(values: &[Option<String>], ordinal: bool, options: &PrepareOp
         .filter(|(_, n)| *n >= min_count)
         .map(|(l, _)| (*l).to_string())
         .collect();
-    if ordinal {
+    if variant == Encoding::Ordinal {
         let codes = values.iter().map(|v| ordinal_code(&levels, v.as_deref()));
         Encoder::Ordinal {
             scaling: Scaling::fit(codes, options.scale),
@@ -401,7 +441,7 @@ fn fit_categorical(values: &[Option<String>], ordinal: bool, options: &PrepareOp
         Encoder::OneHot {
             levels,
             other_slot: rare,
-            missing_slot: missing > 0,
+            missing_slot: !plain && missing > 0,
         }
     }
 }
@@ -588,7 +628,8 @@ impl Encoder {
                 out.fill(0.0);
                 match v {
                     None if *missing_slot => out[out.len() - 1] = 1.0,
-                    // Training never saw a gap here: impute the most frequent level.
+                    // Training saw no gap here, or the variant keeps no
+                    // missing slot: impute the most frequent level.
                     None => {
                         if !levels.is_empty() {
                             out[0] = 1.0;
@@ -712,6 +753,75 @@ mod tests {
         assert_eq!(pre.feature_names(), &["c=a", "c=__other__"]);
         let later = Frame::new(vec![Column::categorical("c", vec![Some("zzz".into())])]).unwrap();
         assert_eq!(pre.transform(&later).unwrap().data, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn the_plain_variant_flags_nothing_and_pools_nothing() {
+        let mut levels: Vec<Option<String>> = vec![Some("a".into()); 300];
+        levels.extend([Some("b".into()), None]);
+        let mut income: Vec<f64> = (0..301).map(f64::from).collect();
+        income.push(f64::NAN);
+        let train = Frame::new(vec![
+            Column::numeric("income", income),
+            Column::categorical("c", levels),
+        ])
+        .unwrap();
+        let pooled = Preprocessor::fit(&train, Encoding::OneHot, None, &options()).unwrap();
+        assert_eq!(
+            pooled.feature_names(),
+            &[
+                "income",
+                "income_missing",
+                "c=a",
+                "c=__other__",
+                "c=__missing__"
+            ]
+        );
+        let plain = Preprocessor::fit(&train, Encoding::OneHotPlain, None, &options()).unwrap();
+        assert_eq!(plain.variant(), Encoding::OneHotPlain);
+        assert_eq!(plain.feature_names(), &["income", "c=a", "c=b"]);
+        let later = Frame::new(vec![
+            Column::numeric("income", vec![f64::NAN, 1.0]),
+            Column::categorical("c", vec![None, Some("zzz".into())]),
+        ])
+        .unwrap();
+        let m = plain.transform(&later).unwrap();
+        // The median (150) for a missing number, the most frequent level for
+        // a missing category, nothing for an unseen one.
+        assert_eq!(m.row(0)[0], plain.transform(&train).unwrap().row(150)[0]);
+        assert_eq!(m.row(0)[1..], [1.0, 0.0]);
+        assert_eq!(m.row(1)[1..], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_variant_is_stored_and_old_artifacts_read_it_off_their_encoders() {
+        // Complete data: both one-hot variants fit the same encoders.
+        let complete = Frame::new(vec![
+            Column::numeric("x", vec![1.0, 2.0, 3.0]),
+            Column::categorical(
+                "c",
+                vec![Some("a".into()), Some("a".into()), Some("b".into())],
+            ),
+        ])
+        .unwrap();
+        for variant in [Encoding::OneHot, Encoding::OneHotPlain, Encoding::Ordinal] {
+            let pre = Preprocessor::fit(&complete, variant, None, &options()).unwrap();
+            let json = serde_json::to_value(&pre).unwrap();
+            assert_eq!(json["variant"], variant.as_str());
+            let back: Preprocessor = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back, pre);
+            assert_eq!(back.variant(), variant);
+            // Written before the variant was stored.
+            let mut old = json;
+            old.as_object_mut().unwrap().remove("variant");
+            let back: Preprocessor = serde_json::from_value(old).unwrap();
+            let inferred = if variant == Encoding::Ordinal {
+                Encoding::Ordinal
+            } else {
+                Encoding::OneHot
+            };
+            assert_eq!(back.variant(), inferred);
+        }
     }
 
     #[test]

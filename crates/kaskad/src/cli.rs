@@ -168,9 +168,11 @@ pub struct BenchTrainArgs {
     /// Override a hyperparameter, e.g. `--param c=0.1`; repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// Preprocessing variant: onehot, ordinal or woe.
-    #[arg(long, default_value = "onehot", value_parser = parse_variant)]
-    pub variant: Encoding,
+    /// Preprocessing variant: onehot, onehot_plain, ordinal or woe. Without
+    /// it, the pipeline's default variants are searched as `update` searches
+    /// them (time-series CV), on the TRAIN rows only.
+    #[arg(long, value_parser = parse_variant)]
+    pub variant: Option<Encoding>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -392,5 +394,5 @@ pub struct DemoArgs {
 /// A `prepare.variants` value, spelled as in `kaskad.toml`.
 fn parse_variant(text: &str) -> Result<Encoding, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| format!("{text:?}: expected onehot, ordinal or woe"))
+        .map_err(|_| format!("{text:?}: expected onehot, onehot_plain, ordinal or woe"))
 }
