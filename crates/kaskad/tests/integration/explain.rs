@@ -84,7 +84,11 @@ fn a_weight_of_evidence_model_explains_as_points_per_bin() {
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
     init(&home, &data("credit_data.csv"), &["--batch-rows", "3000"]);
-    edit_config(&home, "variants = [\"onehot\"]", "variants = [\"woe\"]");
+    edit_config(
+        &home,
+        "variants = [\"onehot\", \"onehot_plain\"]",
+        "variants = [\"woe\"]",
+    );
     edit_config(
         &home,
         "algorithms = [\"lr\", \"tree\", \"knn\"]",

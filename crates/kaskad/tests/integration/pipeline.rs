@@ -436,7 +436,7 @@ fn preprocessing_variants_are_searched_with_the_hyperparameters() {
     init_germancredit(&home, "500");
     edit_config(
         &home,
-        "variants = [\"onehot\"]",
+        "variants = [\"onehot\", \"onehot_plain\"]",
         "variants = [\"onehot\", \"woe\"]",
     );
     edit_config(&home, "mode = \"auto\"", "mode = \"incremental\"");
@@ -534,4 +534,44 @@ fn unusual_applications_go_to_the_fallback_model_and_are_flagged() {
         let score: f64 = row[14].parse().unwrap();
         assert!((0.0..=1.0).contains(&score));
     }
+}
+
+#[test]
+fn bench_train_chooses_the_variant_on_the_training_rows_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = split(&data("credit_data.csv"), 0.75, dir.path());
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "bench",
+            "train",
+            "--train",
+            train.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--target",
+            "Status",
+            "--positive",
+            "bad",
+            "--algo",
+            "lr",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = kaskad(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&last_line(&out)).unwrap()
+    };
+    // Both default variants cross-validated; credit_data's gaps carry signal.
+    let searched = run(&[]);
+    let cv = searched["variant_cv_auc"].as_object().unwrap();
+    assert_eq!(cv.len(), 2, "{cv:?}");
+    let auc = |v: &str| cv[v].as_f64().unwrap();
+    assert!(auc("onehot") > auc("onehot_plain"), "{cv:?}");
+    assert_eq!(searched["variant"], "onehot");
+    // A given variant is used as it is.
+    let given = run(&["--variant", "onehot_plain"]);
+    assert_eq!(given["variant"], "onehot_plain");
+    assert!(given["variant_cv_auc"].as_object().unwrap().is_empty());
+    assert!(given["features"].as_u64() < searched["features"].as_u64());
+    assert!(given["auc"].as_f64().unwrap() > 0.8);
 }
