@@ -1178,15 +1178,13 @@ pub fn choose_variant(
         return (variants[0], vec![(variants[0], None)]);
     }
     let folds = time_series_folds(y.len(), options.validate.cv_folds);
-    let grid = std::slice::from_ref(params);
+    let pairs: Vec<(Encoding, Hyperparams)> =
+        variants.iter().map(|&v| (v, params.clone())).collect();
+    let cv = cross_validate(x, y, &folds, &pairs, &vec![true; pairs.len()], options);
     let scores: Vec<(Encoding, Option<f64>)> = variants
         .iter()
-        .map(|&variant| {
-            (
-                variant,
-                cross_validate(x, y, &folds, grid, variant, options)[0],
-            )
-        })
+        .zip(&cv)
+        .map(|(&variant, score)| (variant, score.mean()))
         .collect();
     let mut best = scores[0];
     for &(variant, cv) in &scores[1..] {
