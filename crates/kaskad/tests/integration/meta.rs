@@ -27,6 +27,11 @@ fn the_meta_model_orders_the_search_and_the_budget_keeps_its_best_estimates() {
     let h = home.to_str().unwrap();
     init_germancredit(&home, "250");
     edit_config(&home, "mode = \"auto\"", "mode = \"full\"");
+    edit_config(
+        &home,
+        "variants = [\"onehot\", \"onehot_plain\"]",
+        "variants = [\"onehot\"]",
+    );
     // Default grid: 3 LR + 3 × 2 trees + 2 kNN, one variant.
     const GRID: usize = 11;
     update(h);
