@@ -321,6 +321,16 @@ fn logistic_regression_with_one_hot_levels() {
     exports_and_agrees(onehot(), Hyperparams::Lr { c: 1.0 });
 }
 
+/// No missing flags or levels and no pooling: credit_data.csv's missing
+/// categories (and [`edge_rows`]' ones) take the most frequent level.
+#[test]
+fn logistic_regression_with_plain_one_hot_levels() {
+    exports_and_agrees(
+        (Encoding::OneHotPlain, PrepareOptions::default()),
+        Hyperparams::Lr { c: 1.0 },
+    );
+}
+
 #[test]
 fn logistic_regression_with_weight_of_evidence() {
     exports_and_agrees(woe(), Hyperparams::Lr { c: 1.0 });
