@@ -267,6 +267,76 @@ pub fn update(
     Ok((updated, TrainMode::Incremental))
 }
 
+/// `model` with the `share` of each layer's smallest weights cut
+/// (magnitude pruning), then trained again on `x`, `y` with the cut
+/// connections held at zero (fine-tuning), with the settings of `params`.
+pub fn prune_and_tune(
+    model: &Mlp,
+    share: f64,
+    x: &Matrix,
+    y: &[u8],
+    params: &Hyperparams,
+    seed: u64,
+) -> Result<Mlp, TrainError> {
+    let Hyperparams::Mlp {
+        hidden,
+        learning_rate,
+        alpha,
+        max_epochs,
+    } = params
+    else {
+        return Err(TrainError::InvalidHyperparameter {
+            name: "prune",
+            value: params.algorithm().into(),
+            expected: "an mlp (pruning cuts a network's connections)",
+        });
+    };
+    if !(0.0..1.0).contains(&share) {
+        return Err(TrainError::InvalidHyperparameter {
+            name: "prune",
+            value: share.to_string(),
+            expected: "a share of weights in [0, 1)",
+        });
+    }
+    let settings = MlpSettings {
+        frozen_zeros: true,
+        ..mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed)
+    };
+    Ok(Mlp::fit_from(x, y, settings, Some(&model.pruned(share))))
+}
+
+/// A student of the family `params` names, trained on a teacher's scores
+/// `soft` for the rows of `x` (cross-entropy against the soft targets) —
+/// distillation. The MLP is the student family that learns from soft targets.
+pub fn distill(
+    x: &Matrix,
+    soft: &[f64],
+    params: &Hyperparams,
+    seed: u64,
+) -> Result<Model, TrainError> {
+    if x.rows != soft.len() {
+        return Err(TrainError::LengthMismatch {
+            rows: x.rows,
+            labels: soft.len(),
+        });
+    }
+    let Hyperparams::Mlp {
+        hidden,
+        learning_rate,
+        alpha,
+        max_epochs,
+    } = params
+    else {
+        return Err(TrainError::InvalidHyperparameter {
+            name: "teacher",
+            value: params.algorithm().into(),
+            expected: "an mlp student (it learns from the teacher's probabilities)",
+        });
+    };
+    let settings = mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed);
+    Ok(Model::Mlp(Mlp::fit_soft(x, soft, settings, None)))
+}
+
 fn mlp_settings(
     hidden: &[usize],
     learning_rate: f64,

@@ -233,9 +233,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub algo: String,
     /// Set a hyperparameter, e.g. `--param c=0.1`; repeatable. Unset ones
-    /// take the first value of the configured grid.
+    /// take the first value of the configured grid. Two say how to train an
+    /// mlp: `prune=0.5` cuts that share of each layer's smallest weights and
+    /// fine-tunes; `teacher=NAME@VERSION` trains on that model's scores
+    /// (distillation).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// With `--param prune`: start from this version's weights and
+    /// preprocessing (the new version is registered as derived from it).
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
     /// Make the new version the champion.
     #[arg(long)]
     pub promote: bool,

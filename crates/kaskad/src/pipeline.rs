@@ -101,6 +101,26 @@ struct Candidate {
     /// Hold-out scores, for fairness.
     scores: Vec<f64>,
     train_seconds: f64,
+    /// Metrics that describe how the model was made (variant, origin).
+    extra_metrics: serde_json::Map<String, Value>,
+}
+
+/// How `kaskad train` makes its one candidate.
+pub enum Recipe {
+    /// Fitted from scratch.
+    Plain,
+    /// An MLP with the `share` of its smallest weights cut, then fine-tuned:
+    /// `from` a registered version (its weights and preprocessing), or
+    /// from an MLP fitted here first.
+    Prune {
+        share: f64,
+        from: Option<(String, ModelArtifact)>,
+    },
+    /// An MLP student trained on the scores the `teacher` gives the
+    /// training rows.
+    Distill {
+        teacher: (String, kaskad_registry::Servable),
+    },
 }
 
 impl Pipeline<'_> {
@@ -257,13 +277,14 @@ impl Pipeline<'_> {
         &mut self,
         params: Hyperparams,
         promote: bool,
+        recipe: &Recipe,
     ) -> anyhow::Result<(String, String)> {
         let run = self.catalog.start_run(None)?;
         let result = (|| {
             let (data, _) = self.prepare(None, None)?;
             // One candidate, so no search: the first configured variant.
             let variant = self.options.prepare.variants()[0];
-            let candidates = vec![self.fit_fresh(&data, params, variant, None)?];
+            let candidates = vec![self.fit_recipe(&data, params, variant, recipe)?];
             let promotion = if promote {
                 Promotion::Always
             } else {
@@ -801,6 +822,107 @@ impl Pipeline<'_> {
         })
     }
 
+    /// The one candidate of `kaskad train`, made as `recipe` says.
+    fn fit_recipe(
+        &self,
+        data: &TrainingData,
+        params: Hyperparams,
+        variant: Encoding,
+        recipe: &Recipe,
+    ) -> Result<Candidate, StageFailure> {
+        let err = |e: &dyn std::fmt::Display| fail("train", e);
+        let seed = self.options.train.seed;
+        let (mut candidate, extra) = match recipe {
+            Recipe::Plain => return self.fit_fresh(data, params, variant, None),
+            Recipe::Prune {
+                share,
+                from: Some((reference, base)),
+            } => {
+                let start = Instant::now();
+                let kaskad_train::Model::Mlp(dense) = &base.model else {
+                    return Err(fail("train", format!("{reference} is not an mlp")));
+                };
+                let x = base
+                    .preprocessor
+                    .transform(&data.train_x)
+                    .map_err(|e| err(&e))?;
+                let model =
+                    kaskad_train::prune_and_tune(dense, *share, &x, &data.train_y, &params, seed)
+                        .map_err(|e| err(&e))?;
+                let artifact = ModelArtifact {
+                    version: 0,
+                    params,
+                    model: kaskad_train::Model::Mlp(model),
+                    trained_on: data.trained_on.clone(),
+                    train_rows: data.train_y.len(),
+                    mode: TrainMode::Full,
+                    ..base.clone()
+                };
+                let variant = base.preprocessor.variant();
+                (
+                    self.candidate(artifact, variant, None, start, data)?,
+                    json!({"model_variant": "pruned", "derived_from": reference}),
+                )
+            }
+            Recipe::Prune { share, from: None } => (
+                self.fit_fresh_with(data, params.clone(), variant, None, |x, y| {
+                    let dense = match fit(x, y, &params, seed)? {
+                        kaskad_train::Model::Mlp(dense) => dense,
+                        _ => {
+                            return Err(kaskad_train::TrainError::InvalidHyperparameter {
+                                name: "prune",
+                                value: params.algorithm().into(),
+                                expected: "an mlp (pruning cuts a network's connections)",
+                            });
+                        }
+                    };
+                    Ok(kaskad_train::Model::Mlp(kaskad_train::prune_and_tune(
+                        &dense, *share, x, y, &params, seed,
+                    )?))
+                })?,
+                json!({"model_variant": "pruned"}),
+            ),
+            Recipe::Distill {
+                teacher: (reference, teacher),
+            } => {
+                let soft = teacher.score(&data.train_x).map_err(|e| err(&e))?;
+                (
+                    self.fit_fresh_with(data, params.clone(), variant, None, |x, _| {
+                        kaskad_train::distill(x, &soft, &params, seed)
+                    })?,
+                    json!({"model_variant": "distilled", "derived_from": reference}),
+                )
+            }
+        };
+        if let kaskad_train::Model::Mlp(m) = &candidate.artifact.model {
+            candidate
+                .extra_metrics
+                .insert("sparsity".into(), json!(m.sparsity()));
+        }
+        if let Value::Object(extra) = extra {
+            candidate.extra_metrics.extend(extra);
+        }
+        // Agreement with the teacher on the hold-out, where there is one.
+        if let Recipe::Distill {
+            teacher: (_, teacher),
+        } = recipe
+        {
+            let taught = teacher.score(&data.test_x).map_err(|e| err(&e))?;
+            let agree = taught
+                .iter()
+                .zip(&candidate.scores)
+                .filter(|(t, s)| {
+                    (**t >= teacher.threshold()) == (**s >= candidate.artifact.threshold)
+                })
+                .count() as f64
+                / taught.len().max(1) as f64;
+            candidate
+                .extra_metrics
+                .insert("teacher_agreement".into(), json!(agree));
+        }
+        Ok(candidate)
+    }
+
     /// The `variant` preprocessing and the model of `params` fitted from
     /// scratch on the training rows, as a scored candidate.
     fn fit_fresh(
@@ -809,6 +931,26 @@ impl Pipeline<'_> {
         params: Hyperparams,
         variant: Encoding,
         cv_auc: Option<f64>,
+    ) -> Result<Candidate, StageFailure> {
+        let seed = self.options.train.seed;
+        let fit_params = params.clone();
+        self.fit_fresh_with(data, params, variant, cv_auc, |x, y| {
+            fit(x, y, &fit_params, seed)
+        })
+    }
+
+    /// As [`Self::fit_fresh`], with the model made by `fit_model` from the
+    /// prepared training rows and their labels.
+    fn fit_fresh_with(
+        &self,
+        data: &TrainingData,
+        params: Hyperparams,
+        variant: Encoding,
+        cv_auc: Option<f64>,
+        fit_model: impl FnOnce(
+            &kaskad_prepare::Matrix,
+            &[u8],
+        ) -> Result<kaskad_train::Model, kaskad_train::TrainError>,
     ) -> Result<Candidate, StageFailure> {
         let options = self.options;
         let start = Instant::now();
@@ -822,8 +964,7 @@ impl Pipeline<'_> {
         let x = preprocessor
             .transform(&data.train_x)
             .map_err(|e| fail("train", e))?;
-        let model =
-            fit(&x, &data.train_y, &params, options.train.seed).map_err(|e| fail("train", e))?;
+        let model = fit_model(&x, &data.train_y).map_err(|e| fail("train", e))?;
         let artifact = ModelArtifact {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
@@ -862,6 +1003,7 @@ impl Pipeline<'_> {
             metrics,
             scores,
             train_seconds,
+            extra_metrics: serde_json::Map::new(),
         })
     }
 
@@ -947,6 +1089,9 @@ impl Pipeline<'_> {
                     .collect();
             }
             metrics["fairness"] = json!(fairness[i]);
+            for (key, value) in &candidate.extra_metrics {
+                metrics[key] = value.clone();
+            }
             metrics["calibration"] = json!(calibration(
                 &data.test_y,
                 &candidate.scores,
@@ -1258,7 +1403,13 @@ pub fn params_with_overrides(
     let Some(base) = grid(&only).into_iter().next() else {
         anyhow::bail!("unknown algorithm `{algorithm}` (known: lr, tree, knn, gbdt, mlp)");
     };
-    let mut value = serde_json::to_value(&base)?;
+    with_overrides(&base, overrides)
+}
+
+/// `base` with `key=value` overrides (values parsed as JSON, else taken as text).
+pub fn with_overrides(base: &Hyperparams, overrides: &[String]) -> anyhow::Result<Hyperparams> {
+    let algorithm = base.algorithm();
+    let mut value = serde_json::to_value(base)?;
     let object = value
         .as_object_mut()
         .ok_or_else(|| anyhow::anyhow!("hyperparameters serialize to an object"))?;

@@ -59,12 +59,47 @@ fn int8_variants_are_registered_and_benched_beside_their_original() {
         stderr(&out)
     );
 
+    // Pruned from the MLP's weights; distilled from it into a smaller MLP.
+    let out = kaskad(&[
+        "train",
+        "--home",
+        &h,
+        "--algo",
+        "mlp",
+        "--param",
+        "prune=0.5",
+        "--from",
+        &mlp,
+        "--param",
+        "max_epochs=10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pruned = last_line(&out);
+    let teacher = format!("teacher={mlp}");
+    let out = kaskad(&[
+        "train",
+        "--home",
+        &h,
+        "--algo",
+        "mlp",
+        "--param",
+        &teacher,
+        "--param",
+        "hidden=[8]",
+        "--param",
+        "max_epochs=20",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let distilled = last_line(&out);
+
     let variants = bench(&h, &mlp);
     let names: Vec<&str> = variants
         .iter()
         .map(|v| v["variant"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["fp32", "int8"]);
+    assert_eq!(names, ["fp32", "int8", "pruned", "distilled"]);
+    assert_eq!(variants[2]["model"], pruned.as_str());
+    assert_eq!(variants[3]["model"], distilled.as_str());
     for v in &variants {
         for key in ["variant", "batch", "rows_per_s", "bytes", "auc"] {
             assert!(!v[key].is_null(), "{key} missing in {v}");
@@ -95,6 +130,23 @@ fn int8_variants_are_registered_and_benched_beside_their_original() {
         .find(|v| format!("{}@{}", v["name"].as_str().unwrap(), v["version"]) == int8)
         .unwrap();
     assert_eq!(registered["metrics"]["model_variant"], "int8");
+    let metrics = |reference: &str| {
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| format!("{}@{}", v["name"].as_str().unwrap(), v["version"]) == reference)
+            .unwrap()["metrics"]
+            .clone()
+    };
+    // Half of every layer's weights stay cut after fine-tuning.
+    let sparsity = metrics(&pruned)["sparsity"].as_f64().unwrap();
+    assert!((0.49..0.55).contains(&sparsity), "{sparsity}");
+    // The student takes the teacher's side on most hold-out rows (chance
+    // would be near the share of rows on the majority side, far below).
+    let agreement = metrics(&distilled)["teacher_agreement"].as_f64().unwrap();
+    assert!(agreement > 0.8, "{agreement}");
+    assert_eq!(metrics(&distilled)["derived_from"], mlp.as_str());
 
     // LR quantizes too, and keeps its reason codes.
     let lr = "default_risk@1";
