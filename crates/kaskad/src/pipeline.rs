@@ -633,7 +633,13 @@ impl Pipeline<'_> {
             .catalog
             .versions(Some(&self.options.data.name))
             .map_err(|e| err(&e))?;
-        let Some(latest) = versions.iter().rev().find(|v| v.algorithm == algorithm) else {
+        // Variants (INT8, pruned, distilled) are made from a version, not
+        // trained on the stream: the family continues from its own line.
+        let Some(latest) = versions
+            .iter()
+            .rev()
+            .find(|v| v.algorithm == algorithm && v.metrics.get("model_variant").is_none())
+        else {
             return Ok(None);
         };
         let Ok(previous) = ModelArtifact::load(&latest.artifact_path) else {
