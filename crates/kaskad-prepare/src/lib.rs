@@ -15,4 +15,4 @@ mod woe;
 
 pub use error::PrepareError;
 pub use matrix::Matrix;
-pub use preprocessor::{EncoderView, Preprocessor};
+pub use preprocessor::{Cell, EncoderView, Preprocessor, RawColumn};

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use kaskad_core::config::{Encoding, PrepareOptions};
-use kaskad_core::{ColumnData, ColumnKind, Frame};
+use kaskad_core::{Column, ColumnData, ColumnKind, Frame};
 use serde::{Deserialize, Serialize};
 
 use crate::woe::{self, CategoricalWoe, NumericWoe};
@@ -320,59 +320,155 @@ impl Preprocessor {
             .map(|((name, _), encoder)| (name.as_str(), encoder.view()))
     }
 
-    /// Builds the feature matrix. Extra columns are ignored; a missing input
-    /// column or one of the wrong kind is an error naming it.
+    /// The input columns of `frame`, in input order, each checked against
+    /// its encoder's kind. Extra columns are ignored; a missing input column
+    /// or one of the wrong kind is an error naming it.
+    pub fn raw_columns<'f>(&self, frame: &'f Frame) -> Result<Vec<RawColumn<'f>>, PrepareError> {
+        self.inputs
+            .iter()
+            .zip(&self.encoders)
+            .map(|((name, kind), encoder)| {
+                let column = frame
+                    .column(name)
+                    .ok_or_else(|| PrepareError::MissingColumn {
+                        column: name.clone(),
+                    })?;
+                match &column.data {
+                    ColumnData::Numeric(values) if encoder.reads_numbers() => {
+                        Ok(RawColumn::Numbers(values))
+                    }
+                    // A column with no value at all reads as categorical; for
+                    // a numeric input it simply means every value is missing.
+                    ColumnData::Categorical(values)
+                        if encoder.reads_numbers() && values.iter().all(Option::is_none) =>
+                    {
+                        Ok(RawColumn::AllMissing)
+                    }
+                    ColumnData::Categorical(values) if *kind == ColumnKind::Categorical => {
+                        Ok(RawColumn::Levels(values))
+                    }
+                    _ => Err(PrepareError::WrongKind {
+                        column: name.clone(),
+                        expected: *kind,
+                        found: column.kind(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Builds the feature matrix (see [`Self::raw_columns`] for the checks).
     pub fn transform(&self, frame: &Frame) -> Result<Matrix, PrepareError> {
+        let raw = self.raw_columns(frame)?;
         let rows = frame.n_rows();
         let cols = self.feature_names.len();
         let mut matrix = Matrix::zeros(rows, cols);
         let mut offset = 0;
-        for ((name, kind), encoder) in self.inputs.iter().zip(&self.encoders) {
-            let column = frame
-                .column(name)
-                .ok_or_else(|| PrepareError::MissingColumn {
-                    column: name.clone(),
-                })?;
+        for (column, encoder) in raw.iter().zip(&self.encoders) {
             let width = encoder.width();
-            let mut write = |row: usize, features: &[f64]| {
+            for row in 0..rows {
                 let start = row * cols + offset;
-                matrix.data[start..start + width].copy_from_slice(features);
-            };
-            let mut buffer = vec![0.0; width];
-            match (&column.data, encoder) {
-                (ColumnData::Numeric(values), _) if encoder.reads_numbers() => {
-                    for (row, &v) in values.iter().enumerate() {
-                        encoder.encode_number(v, &mut buffer);
-                        write(row, &buffer);
-                    }
-                }
-                // A column with no value at all reads as categorical; for a
-                // numeric input it simply means every value is missing.
-                (ColumnData::Categorical(values), _)
-                    if encoder.reads_numbers() && values.iter().all(Option::is_none) =>
-                {
-                    for row in 0..rows {
-                        encoder.encode_number(f64::NAN, &mut buffer);
-                        write(row, &buffer);
-                    }
-                }
-                (ColumnData::Categorical(values), _) if *kind == ColumnKind::Categorical => {
-                    for (row, v) in values.iter().enumerate() {
-                        encoder.encode_level(v.as_deref(), &mut buffer);
-                        write(row, &buffer);
-                    }
-                }
-                _ => {
-                    return Err(PrepareError::WrongKind {
-                        column: name.clone(),
-                        expected: *kind,
-                        found: column.kind(),
-                    });
-                }
+                encoder.encode(column.cell(row), &mut matrix.data[start..start + width]);
             }
             offset += width;
         }
         Ok(matrix)
+    }
+
+    /// Writes the features of one application, given as one cell per input
+    /// column in [`Self::input_columns`] order, into `out` (one slot per
+    /// feature): the row [`Self::transform`] would build, without a frame.
+    pub fn encode_row(&self, row: &[Cell<'_>], out: &mut [f64]) -> Result<(), PrepareError> {
+        self.check_row(row)?;
+        assert_eq!(out.len(), self.feature_names.len(), "one slot per feature");
+        let mut offset = 0;
+        for (encoder, &cell) in self.encoders.iter().zip(row) {
+            let width = encoder.width();
+            encoder.encode(cell, &mut out[offset..offset + width]);
+            offset += width;
+        }
+        Ok(())
+    }
+
+    /// Checks that `row` holds one cell per input column, each of its
+    /// column's kind (a number for a numeric column).
+    pub fn check_row(&self, row: &[Cell<'_>]) -> Result<(), PrepareError> {
+        assert_eq!(row.len(), self.inputs.len(), "one cell per input column");
+        for ((name, kind), &cell) in self.inputs.iter().zip(row) {
+            let found = match cell {
+                Cell::Number(_) => ColumnKind::Numeric,
+                Cell::Level(_) => ColumnKind::Categorical,
+            };
+            if found != *kind {
+                return Err(PrepareError::WrongKind {
+                    column: name.clone(),
+                    expected: *kind,
+                    found,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The features input column `column` alone turns `cell` into (its
+    /// slots of [`Self::encode_row`]'s output), written to `out`; for
+    /// consumers that tabulate an encoding per level.
+    pub fn encode_cell(&self, column: usize, cell: Cell<'_>, out: &mut [f64]) {
+        self.encoders[column].encode(cell, out);
+    }
+}
+
+/// One raw value of an application, as the preprocessing reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// A number; NaN and infinities are missing.
+    Number(f64),
+    /// A category; `None` is missing.
+    Level(Option<&'a str>),
+}
+
+impl<'a> Cell<'a> {
+    /// The value of `column` at `row`.
+    pub fn of(column: &'a Column, row: usize) -> Cell<'a> {
+        match &column.data {
+            ColumnData::Numeric(values) => Cell::Number(values[row]),
+            ColumnData::Categorical(values) => Cell::Level(values[row].as_deref()),
+        }
+    }
+
+    /// The missing value of a column of `kind`.
+    pub fn missing(kind: ColumnKind) -> Cell<'static> {
+        match kind {
+            ColumnKind::Numeric => Cell::Number(f64::NAN),
+            ColumnKind::Categorical => Cell::Level(None),
+        }
+    }
+
+    /// Whether the value is missing: NaN or `None`, as [`kaskad_core::Column::is_missing`].
+    pub fn is_missing(self) -> bool {
+        match self {
+            Cell::Number(v) => v.is_nan(),
+            Cell::Level(v) => v.is_none(),
+        }
+    }
+}
+
+/// An input column of a frame, checked against its encoder.
+#[derive(Debug, Clone, Copy)]
+pub enum RawColumn<'f> {
+    Numbers(&'f [f64]),
+    Levels(&'f [Option<String>]),
+    /// A numeric input read as a column without any value.
+    AllMissing,
+}
+
+impl<'f> RawColumn<'f> {
+    pub fn cell(&self, row: usize) -> Cell<'f> {
+        match self {
+            RawColumn::Numbers(values) => Cell::Number(values[row]),
+            RawColumn::Levels(values) => Cell::Level(values[row].as_deref()),
+            RawColumn::AllMissing => Cell::Number(f64::NAN),
+        }
     }
 }
 
@@ -526,6 +622,18 @@ impl Encoder {
                 woe,
                 missing_woe: *missing_woe,
             },
+        }
+    }
+
+    /// Writes the features of one value. The kinds are checked before
+    /// (a frame's columns, a row's cells): a mismatched cell encodes as
+    /// the missing value of the encoder's kind.
+    fn encode(&self, cell: Cell<'_>, out: &mut [f64]) {
+        match (cell, self.reads_numbers()) {
+            (Cell::Number(v), true) => self.encode_number(v, out),
+            (Cell::Level(v), false) => self.encode_level(v, out),
+            (Cell::Level(_), true) => self.encode_number(f64::NAN, out),
+            (Cell::Number(_), false) => self.encode_level(None, out),
         }
     }
 

@@ -21,6 +21,8 @@ pub enum RegistryError {
     #[error("model `{reference}` not found: {reason}")]
     UnknownModel { reference: String, reason: String },
     #[error(transparent)]
+    Core(#[from] kaskad_core::CoreError),
+    #[error(transparent)]
     Prepare(#[from] kaskad_prepare::PrepareError),
     /// Scoring an imported ONNX model failed.
     #[error(transparent)]

@@ -8,7 +8,8 @@
 //! Stages hand it serializable values; it never interprets their contents
 //! beyond the columns it indexes, except for [`ModelArtifact`]: the servable
 //! model (preprocessor, model, schema, threshold, lineage) that every
-//! consumer of a version — `inference`, the server, cascades — loads the same way.
+//! consumer of a version — `inference`, the server, cascades — loads the same way,
+//! compiled into its [`ScoringPlan`] for fast scoring.
 //! A version may also be an ONNX model imported from elsewhere (its graph
 //! evaluated by `kaskad-graph`); [`Servable`] is either kind, scored alike.
 
@@ -16,6 +17,7 @@ mod artifacts;
 mod catalog;
 mod error;
 mod model;
+mod plan;
 mod servable;
 
 pub use artifacts::{read_artifact, write_artifact, write_artifact_with};
@@ -25,6 +27,7 @@ pub use catalog::{
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};
+pub use plan::ScoringPlan;
 pub use servable::{
     IMPORTED_FORMAT, IMPORTED_FORMAT_VERSION, ImportedArtifact, ImportedRecord, ONNX_FILE, Servable,
 };

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use kaskad_core::{ColumnKind, Frame};
-use kaskad_prepare::{EncoderView, Preprocessor};
+use kaskad_prepare::{Cell, EncoderView, Matrix, Preprocessor};
 use kaskad_train::{Hyperparams, Model, TrainMode};
 use serde::{Deserialize, Serialize};
 
@@ -64,10 +64,15 @@ impl ModelArtifact {
     /// integrated gradients against the mean training row.
     pub fn explain(&self, frame: &Frame, top: usize) -> Result<Vec<Vec<Reason>>, RegistryError> {
         let x = self.preprocessor.transform(frame)?;
-        let contributions = self.model.contributions(&x);
+        Ok(self.reasons(&x, top))
+    }
+
+    /// [`Self::explain`] of the features `x`.
+    pub(crate) fn reasons(&self, x: &Matrix, top: usize) -> Vec<Vec<Reason>> {
+        let contributions = self.model.contributions(x);
         let sources = self.preprocessor.feature_sources();
         let inputs = self.input_columns();
-        Ok((0..contributions.rows)
+        (0..contributions.rows)
             .map(|i| {
                 let mut per_column = vec![0.0; inputs.len()];
                 for (c, &source) in contributions.row(i).iter().zip(&sources) {
@@ -86,12 +91,11 @@ impl ModelArtifact {
                 reasons.truncate(top);
                 reasons
             })
-            .collect())
+            .collect()
     }
 
-    /// Why each row is unusual for this model, if it is: more than
-    /// `max_missing_share` of the inputs missing, or a number beyond the
-    /// training range by more than `range_factor` times the range's width.
+    /// Why each row is unusual for this model, if it is (see
+    /// [`Self::unusual_row`]); a column the frame lacks is missing.
     pub fn unusual_rows(
         &self,
         frame: &Frame,
@@ -101,38 +105,43 @@ impl ModelArtifact {
         let inputs = self.input_columns();
         let columns: Vec<Option<&kaskad_core::Column>> =
             inputs.iter().map(|(name, _)| frame.column(name)).collect();
-        let ranges: Vec<Option<(f64, f64)>> = self
-            .preprocessor
-            .encoders()
-            .map(|(_, view)| match view {
-                EncoderView::Numeric { low, high, .. } => {
-                    let margin = range_factor * (high - low);
-                    Some((low - margin, high + margin))
-                }
-                _ => None,
-            })
-            .collect();
+        let mut cells = Vec::with_capacity(inputs.len());
         (0..frame.n_rows())
             .map(|row| {
-                let missing = columns
-                    .iter()
-                    .filter(|c| c.is_none_or(|c| c.is_missing(row)))
-                    .count();
-                if let Some(why) = too_many_missing(missing, inputs.len(), max_missing_share) {
-                    return Some(why);
-                }
-                columns
-                    .iter()
-                    .zip(&ranges)
-                    .zip(inputs)
-                    .find_map(|((column, range), (name, _))| {
-                        let value = (*column)?.as_numeric()?[row];
-                        let (low, high) = (*range)?;
-                        (value.is_finite() && (value < low || value > high))
-                            .then(|| format!("{name} = {value} is far outside the training range"))
-                    })
+                cells.clear();
+                cells.extend(columns.iter().zip(inputs).map(|(column, (_, kind))| {
+                    column.map_or(Cell::missing(*kind), |c| Cell::of(c, row))
+                }));
+                self.unusual_row(&cells, max_missing_share, range_factor)
             })
             .collect()
+    }
+
+    /// Why an application (one cell per input column) is unusual for this
+    /// model, if it is: more than `max_missing_share` of the inputs missing,
+    /// or a number beyond the training range by more than `range_factor`
+    /// times the range's width.
+    pub fn unusual_row(
+        &self,
+        row: &[Cell<'_>],
+        max_missing_share: f64,
+        range_factor: f64,
+    ) -> Option<String> {
+        let missing = row.iter().filter(|c| c.is_missing()).count();
+        if let Some(why) = too_many_missing(missing, row.len(), max_missing_share) {
+            return Some(why);
+        }
+        row.iter()
+            .zip(self.preprocessor.encoders())
+            .find_map(|(cell, (name, view))| {
+                let (Cell::Number(value), EncoderView::Numeric { low, high, .. }) = (*cell, view)
+                else {
+                    return None;
+                };
+                let margin = range_factor * (high - low);
+                (value.is_finite() && (value < low - margin || value > high + margin))
+                    .then(|| format!("{name} = {value} is far outside the training range"))
+            })
     }
 
     /// Reads an artifact folder and checks it is a model this build can serve.

@@ -4,12 +4,14 @@
 //! the same way through [`Servable`].
 
 use std::path::Path;
+use std::sync::Arc;
 
-use kaskad_core::{ColumnKind, Frame};
+use kaskad_core::{Column, ColumnKind, Frame};
 use kaskad_graph::{ImportSpec, ImportedModel};
+use kaskad_prepare::Cell;
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelArtifact, Reason, RegistryError, read_artifact};
+use crate::{ModelArtifact, Reason, RegistryError, ScoringPlan, read_artifact};
 
 /// `format` of an imported version's `model.json`.
 pub const IMPORTED_FORMAT: &str = "kaskad-imported-onnx";
@@ -68,11 +70,12 @@ impl ImportedArtifact {
     }
 }
 
-/// A registered version ready to score.
+/// A registered version ready to score; a trained one compiled into its
+/// [`ScoringPlan`].
 #[derive(Debug)]
 pub enum Servable {
-    Trained(ModelArtifact),
-    Imported(ImportedArtifact),
+    Trained(ScoringPlan),
+    Imported(Box<ImportedArtifact>),
 }
 
 impl Servable {
@@ -80,22 +83,23 @@ impl Servable {
     /// its folder holds [`ONNX_FILE`], else a trained one.
     pub fn load(path: &Path) -> Result<Servable, RegistryError> {
         if path.with_file_name(ONNX_FILE).exists() {
-            ImportedArtifact::load(path).map(Servable::Imported)
+            ImportedArtifact::load(path).map(|a| Servable::Imported(Box::new(a)))
         } else {
-            ModelArtifact::load(path).map(Servable::Trained)
+            let artifact = ModelArtifact::load(path)?;
+            Ok(Servable::Trained(ScoringPlan::new(Arc::new(artifact))))
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            Servable::Trained(a) => &a.name,
+            Servable::Trained(p) => &p.artifact().name,
             Servable::Imported(a) => &a.record.name,
         }
     }
 
     pub fn version(&self) -> i64 {
         match self {
-            Servable::Trained(a) => a.version,
+            Servable::Trained(p) => p.artifact().version,
             Servable::Imported(a) => a.record.version,
         }
     }
@@ -103,7 +107,7 @@ impl Servable {
     /// Scores at or above this predict default.
     pub fn threshold(&self) -> f64 {
         match self {
-            Servable::Trained(a) => a.threshold,
+            Servable::Trained(p) => p.artifact().threshold,
             Servable::Imported(a) => a.record.threshold,
         }
     }
@@ -111,7 +115,7 @@ impl Servable {
     /// The model kaskad trained, if this is one (explanations, export).
     pub fn trained(&self) -> Option<&ModelArtifact> {
         match self {
-            Servable::Trained(a) => Some(a),
+            Servable::Trained(p) => Some(p.artifact()),
             Servable::Imported(_) => None,
         }
     }
@@ -119,7 +123,7 @@ impl Servable {
     /// Raw columns the model reads, with their kinds.
     pub fn input_columns(&self) -> &[(String, ColumnKind)] {
         match self {
-            Servable::Trained(a) => a.input_columns(),
+            Servable::Trained(p) => p.artifact().input_columns(),
             Servable::Imported(a) => a.model.input_columns(),
         }
     }
@@ -127,7 +131,7 @@ impl Servable {
     /// Probability of default for every row of `frame`.
     pub fn score(&self, frame: &Frame) -> Result<Vec<f64>, RegistryError> {
         match self {
-            Servable::Trained(a) => a.score(frame),
+            Servable::Trained(p) => p.score(frame),
             Servable::Imported(a) => Ok(a.model.score(frame)?),
         }
     }
@@ -138,7 +142,7 @@ impl Servable {
     /// the model's reasons, so every row gets an empty list.
     pub fn explain(&self, frame: &Frame, top: usize) -> Result<Vec<Vec<Reason>>, RegistryError> {
         match self {
-            Servable::Trained(a) => a.explain(frame, top),
+            Servable::Trained(p) => p.artifact().explain(frame, top),
             Servable::Imported(_) => Ok(vec![Vec::new(); frame.n_rows()]),
         }
     }
@@ -153,7 +157,10 @@ impl Servable {
         range_factor: f64,
     ) -> Vec<Option<String>> {
         match self {
-            Servable::Trained(a) => a.unusual_rows(frame, max_missing_share, range_factor),
+            Servable::Trained(p) => {
+                p.artifact()
+                    .unusual_rows(frame, max_missing_share, range_factor)
+            }
             Servable::Imported(a) => {
                 let inputs = a.model.input_columns();
                 (0..frame.n_rows())
@@ -170,4 +177,72 @@ impl Servable {
             }
         }
     }
+
+    /// Where `column` is among [`Self::input_columns`], if it is one.
+    pub fn input_position(&self, column: &str) -> Option<usize> {
+        match self {
+            Servable::Trained(p) => p.input_position(column),
+            Servable::Imported(a) => a
+                .model
+                .input_columns()
+                .iter()
+                .position(|(c, _)| c == column),
+        }
+    }
+
+    /// Probability of default of one application: one cell per input
+    /// column (see [`ScoringPlan::score_row`]). An imported graph scores it
+    /// as a frame of one row.
+    pub fn score_row(&self, row: &[Cell<'_>]) -> Result<f64, RegistryError> {
+        match self {
+            Servable::Trained(p) => p.score_row(row),
+            Servable::Imported(a) => {
+                let frame = one_row_frame(a.model.input_columns(), row)?;
+                Ok(a.model.score(&frame)?[0])
+            }
+        }
+    }
+
+    /// One application's reason codes (see [`Self::explain`]).
+    pub fn explain_row(&self, row: &[Cell<'_>], top: usize) -> Result<Vec<Reason>, RegistryError> {
+        match self {
+            Servable::Trained(p) => p.explain_row(row, top),
+            Servable::Imported(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Why one application is unusual for this model (see
+    /// [`Self::unusual_rows`]).
+    pub fn unusual_row(
+        &self,
+        row: &[Cell<'_>],
+        max_missing_share: f64,
+        range_factor: f64,
+    ) -> Option<String> {
+        match self {
+            Servable::Trained(p) => p
+                .artifact()
+                .unusual_row(row, max_missing_share, range_factor),
+            Servable::Imported(_) => {
+                let missing = row.iter().filter(|c| c.is_missing()).count();
+                crate::model::too_many_missing(missing, row.len(), max_missing_share)
+            }
+        }
+    }
+}
+
+/// The frame of one application given as cells of `inputs`.
+fn one_row_frame(
+    inputs: &[(String, ColumnKind)],
+    row: &[Cell<'_>],
+) -> Result<Frame, RegistryError> {
+    let columns = inputs
+        .iter()
+        .zip(row)
+        .map(|((name, _), cell)| match *cell {
+            Cell::Number(v) => Column::numeric(name.clone(), vec![v]),
+            Cell::Level(v) => Column::categorical(name.clone(), vec![v.map(str::to_string)]),
+        })
+        .collect();
+    Ok(Frame::new(columns)?)
 }

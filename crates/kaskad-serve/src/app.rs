@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kaskad_registry::{Catalog, RegistryError, Role};
 
+use crate::auth::hash_key;
 use crate::cascades::CascadeCache;
 use crate::error::{ApiError, ServeError};
 use crate::metrics::Metrics;
@@ -76,9 +77,10 @@ pub(crate) struct App(Arc<Inner>);
 pub(crate) struct Inner {
     pub config: ServeConfig,
     catalog: Arc<Mutex<Catalog>>,
-    /// Roles of keys seen before. Keys cannot be revoked yet, so a hit never
-    /// goes stale; misses always ask the catalog, so a key made by `kaskad
-    /// keys create` while the server runs works at once.
+    /// Roles of keys seen before, by the key itself, so that a request
+    /// costs no hashing. Keys cannot be revoked yet, so a hit never goes
+    /// stale; misses always ask the catalog (by the key's hash), so a key
+    /// made by `kaskad keys create` while the server runs works at once.
     keys: RwLock<HashMap<String, Role>>,
     pub models: Arc<ModelStore>,
     pub cascades: CascadeCache,
@@ -131,24 +133,24 @@ impl App {
             .map_err(ApiError::from)
     }
 
-    /// The role of the key whose hash is `hash`, if it is a key.
-    pub(crate) async fn role_of(&self, hash: &str) -> Result<Option<Role>, ApiError> {
+    /// The role of API key `key`, if it is one.
+    pub(crate) async fn role_of(&self, key: &str) -> Result<Option<Role>, ApiError> {
         let cached = self
             .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(hash)
+            .get(key)
             .copied();
         if cached.is_some() {
             return Ok(cached);
         }
-        let owned = hash.to_string();
-        let found = self.db(move |c| c.find_key(&owned)).await?;
-        if let Some(key) = &found {
+        let hash = hash_key(key);
+        let found = self.db(move |c| c.find_key(&hash)).await?;
+        if let Some(record) = &found {
             self.keys
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(hash.to_string(), key.role);
+                .insert(key.to_string(), record.role);
         }
         Ok(found.map(|k| k.role))
     }

@@ -83,7 +83,7 @@ pub(crate) async fn require(
 ) -> Result<Response, ApiError> {
     let key = bearer(request.headers())?;
     let role = app
-        .role_of(&hash_key(key))
+        .role_of(key)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown API key"))?;
     if !access.allows(role) {

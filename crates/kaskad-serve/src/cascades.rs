@@ -29,7 +29,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::ModelLabel;
 use crate::models::lock;
-use crate::rows::{category, member, number, shown};
+use crate::rows::{level, member, number, shown};
 use crate::v1::{parse_json, unix_now};
 
 /// One reason a cascade does not compile: where, and what is wrong.
@@ -388,7 +388,7 @@ pub(crate) async fn score(
     let modules = wants_modules(query.as_deref())?;
     let request = parse_json(&body)?;
     let Loaded { cascade, label } = app.cascade(&reference).await?;
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = uuid::Uuid::now_v7().to_string();
     // Module results are always kept: the request log stores them.
     let options = RunOptions {
         run_shadow: true,
@@ -477,7 +477,7 @@ fn check_request(cascade: &CompiledCascade, request: &Value) -> Result<(), ApiEr
             for (key, value) in fields {
                 let checked = match info.input(key).map(|field| field.kind) {
                     Some(FieldKind::Numeric) => number(value).map(drop),
-                    Some(FieldKind::Categorical) => category(value).map(drop),
+                    Some(FieldKind::Categorical) => level(value).map(drop),
                     None => Ok(()),
                 };
                 if let Err(message) = checked {

@@ -96,6 +96,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Sqlite { .. }
             | RegistryError::Io { .. }
             | RegistryError::Corrupt { .. }
+            | RegistryError::Core(_)
             | RegistryError::Prepare(_)
             | RegistryError::Graph(_)
             | RegistryError::DuplicateBatch { .. } => ApiError::internal(error),

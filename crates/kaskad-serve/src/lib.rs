@@ -94,7 +94,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let catalog = Catalog::open(&config.db_path)?;
-    let log_catalog = Catalog::open(&config.db_path)?;
+    let log_catalog = Catalog::open_request_log(&config.db_path)?;
     let metrics = Metrics::new();
     let (log, writer) = RequestLog::start(
         log_catalog,

@@ -24,12 +24,24 @@ pub struct Served {
 pub struct ModelStore {
     catalog: Arc<Mutex<Catalog>>,
     ttl: Duration,
-    /// Reference (`name`, `name@alias`, `name@3`) → when it was resolved and
-    /// to what (`name@version`, artifact path).
-    resolved: Mutex<HashMap<String, (Instant, String, PathBuf)>>,
-    /// Loaded artifacts by `name@version`; a version never changes, so they
-    /// stay as long as the store.
+    resolved: Mutex<Resolutions>,
+    /// Loaded artifacts by `name@version` (a trained one compiled into its
+    /// scoring plan); a version never changes, so they stay as long as the
+    /// store.
     artifacts: Mutex<HashMap<String, Arc<Servable>>>,
+}
+
+/// Reference (`name`, `name@alias`, `name@3`) → when the catalog was asked
+/// and what it answered (`name@version`, artifact path).
+///
+/// A resolution is kept only if no later-asked one is, and none asked
+/// before the last [`ModelStore::forget_resolutions`]: a slow lookup that
+/// read the catalog before a promotion cannot put the old champion back
+/// after a request was answered by the new one.
+#[derive(Default)]
+struct Resolutions {
+    by_reference: HashMap<String, (Instant, String, PathBuf)>,
+    forgotten_at: Option<Instant>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -53,6 +65,7 @@ impl ModelStore {
     /// What `reference` resolved to less than `ttl` ago.
     fn fresh(&self, reference: &str) -> Option<(String, PathBuf)> {
         lock(&self.resolved)
+            .by_reference
             .get(reference)
             .filter(|(at, _, _)| at.elapsed() < self.ttl)
             .map(|(_, label, path)| (label.clone(), path.clone()))
@@ -69,12 +82,21 @@ impl ModelStore {
         let (label, path) = match self.fresh(reference) {
             Some(found) => found,
             None => {
+                let asked = Instant::now();
                 let record = lock(&self.catalog).resolve(reference)?;
                 let label = format!("{}@{}", record.name, record.version);
-                lock(&self.resolved).insert(
-                    reference.to_string(),
-                    (Instant::now(), label.clone(), record.artifact_path.clone()),
-                );
+                let mut resolved = lock(&self.resolved);
+                let current = resolved.forgotten_at.is_none_or(|at| asked >= at)
+                    && resolved
+                        .by_reference
+                        .get(reference)
+                        .is_none_or(|(at, _, _)| asked >= *at);
+                if current {
+                    resolved.by_reference.insert(
+                        reference.to_string(),
+                        (asked, label.clone(), record.artifact_path.clone()),
+                    );
+                }
                 (label, record.artifact_path)
             }
         };
@@ -112,7 +134,9 @@ impl ModelStore {
 
     /// Forgets every resolution, after this process moved an alias itself.
     pub fn forget_resolutions(&self) {
-        lock(&self.resolved).clear();
+        let mut resolved = lock(&self.resolved);
+        resolved.by_reference.clear();
+        resolved.forgotten_at = Some(Instant::now());
     }
 }
 

@@ -521,7 +521,7 @@ async fn run_infer(
 
     let id = match request.get("id") {
         Some(Value::String(id)) => id.clone(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
     for (row, (score, decision)) in scores.iter().zip(&decisions).enumerate() {

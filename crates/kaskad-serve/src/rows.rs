@@ -1,5 +1,5 @@
-//! Applications in JSON → a [`Frame`] with the model's raw columns, every
-//! rejected value named by its JSON path.
+//! Applications in JSON → the cells a model's scoring plan reads (one per
+//! raw column), every rejected value named by its JSON path.
 //!
 //! Numeric columns take JSON numbers or strings that parse as finite numbers;
 //! categorical columns take strings. `null` is a missing value, and so is a
@@ -8,9 +8,9 @@
 //! A key the model does not read is an error, so a misspelt column is not
 //! silently scored as missing.
 
-use std::collections::HashMap;
-
-use kaskad_core::{Column, ColumnKind, Frame};
+use kaskad_core::ColumnKind;
+use kaskad_prepare::Cell;
+use kaskad_registry::Servable;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -59,51 +59,35 @@ pub(crate) fn applications(body: &Value) -> Result<(Vec<Application<'_>>, bool),
     Ok((rows, true))
 }
 
-/// Builds the frame the model reads from `rows`.
-pub(crate) fn frame(
-    rows: &[Application<'_>],
-    inputs: &[(String, ColumnKind)],
-) -> Result<Frame, ApiError> {
-    let index: HashMap<&str, usize> = inputs
-        .iter()
-        .enumerate()
-        .map(|(j, (name, _))| (name.as_str(), j))
-        .collect();
-    let mut numbers: Vec<Vec<f64>> = Vec::new();
-    let mut categories: Vec<Vec<Option<String>>> = Vec::new();
-    // Where each input's values live: its slot in `numbers` or `categories`.
-    let slots: Vec<usize> = inputs
-        .iter()
-        .map(|(_, kind)| match kind {
-            ColumnKind::Numeric => {
-                numbers.push(vec![f64::NAN; rows.len()]);
-                numbers.len() - 1
-            }
-            ColumnKind::Categorical => {
-                categories.push(vec![None; rows.len()]);
-                categories.len() - 1
-            }
-        })
-        .collect();
+/// The cells `model` reads from `rows`: one per input column and row,
+/// row-major, borrowing the strings of the JSON body.
+pub(crate) fn cells<'a>(
+    rows: &[Application<'a>],
+    model: &Servable,
+) -> Result<Vec<Cell<'a>>, ApiError> {
+    let inputs = model.input_columns();
+    let width = inputs.len();
+    let mut cells: Vec<Cell<'a>> = Vec::with_capacity(rows.len() * width);
     let mut unknown: Vec<(&str, String)> = Vec::new();
-    for (i, (path, fields)) in rows.iter().enumerate() {
+    for (path, fields) in rows {
+        let start = cells.len();
+        cells.extend(inputs.iter().map(|(_, kind)| Cell::missing(*kind)));
         for (key, value) in fields.iter() {
-            let Some(&j) = index.get(key.as_str()) else {
+            let Some(j) = model.input_position(key) else {
                 if !unknown.iter().any(|(k, _)| k == key) {
                     unknown.push((key, member(path, key)));
                 }
                 continue;
             };
-            match inputs[j].1 {
+            let at = || member(path, key);
+            cells[start + j] = match inputs[j].1 {
                 ColumnKind::Numeric => {
-                    numbers[slots[j]][i] =
-                        number(value).map_err(|m| ApiError::invalid(member(path, key), m))?;
+                    Cell::Number(number(value).map_err(|m| ApiError::invalid(at(), m))?)
                 }
                 ColumnKind::Categorical => {
-                    categories[slots[j]][i] =
-                        category(value).map_err(|m| ApiError::invalid(member(path, key), m))?;
+                    Cell::Level(level(value).map_err(|m| ApiError::invalid(at(), m))?)
                 }
-            }
+            };
         }
     }
     if let Some((_, first)) = unknown.first() {
@@ -119,20 +103,7 @@ pub(crate) fn frame(
             ),
         ));
     }
-    let mut numbers = numbers.into_iter();
-    let mut categories = categories.into_iter();
-    let columns = inputs
-        .iter()
-        .map(|(name, kind)| match kind {
-            ColumnKind::Numeric => {
-                Column::numeric(name.clone(), numbers.next().unwrap_or_default())
-            }
-            ColumnKind::Categorical => {
-                Column::categorical(name.clone(), categories.next().unwrap_or_default())
-            }
-        })
-        .collect();
-    Frame::new(columns).map_err(ApiError::internal)
+    Ok(cells)
 }
 
 /// A numeric cell: a number, a string holding one, or null (missing).
@@ -155,11 +126,11 @@ pub(crate) fn number(value: &Value) -> Result<f64, String> {
 }
 
 /// A categorical cell: a string, or null or "" (missing).
-pub(crate) fn category(value: &Value) -> Result<Option<String>, String> {
+pub(crate) fn level(value: &Value) -> Result<Option<&str>, String> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => Ok(Some(s)),
         Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_) => Err(format!(
             "expected a category (a string), got {}",
             shown(value)
@@ -194,14 +165,49 @@ pub(crate) fn shown(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+
+    use kaskad_core::config::{Encoding, PrepareOptions};
+    use kaskad_core::{Column, Frame};
+    use kaskad_prepare::Preprocessor;
+    use kaskad_registry::{ModelArtifact, ScoringPlan};
+    use kaskad_train::{Hyperparams, LogisticRegression, Model, TrainMode};
     use serde_json::json;
 
-    fn inputs() -> Vec<(String, ColumnKind)> {
-        vec![
-            ("Income".into(), ColumnKind::Numeric),
-            ("Home".into(), ColumnKind::Categorical),
-        ]
+    use super::*;
+
+    /// A model reading `Income` (numeric) and `Home` (categorical).
+    fn model() -> Servable {
+        let frame = Frame::new(vec![
+            Column::numeric("Income", vec![1.0, 2.0, 3.0, 4.0]),
+            Column::categorical(
+                "Home",
+                ["rent", "own", "rent", "own"]
+                    .iter()
+                    .map(|l| Some(l.to_string()))
+                    .collect(),
+            ),
+        ])
+        .unwrap();
+        let options = PrepareOptions::default();
+        let preprocessor = Preprocessor::fit(&frame, Encoding::OneHot, None, &options).unwrap();
+        let x = preprocessor.transform(&frame).unwrap();
+        let model = Model::Lr(LogisticRegression::fit(&x, &[0, 1, 1, 0], 1.0).unwrap());
+        Servable::Trained(ScoringPlan::new(Arc::new(ModelArtifact {
+            format: kaskad_registry::FORMAT.into(),
+            format_version: kaskad_registry::FORMAT_VERSION,
+            name: "m".into(),
+            version: 1,
+            target: "y".into(),
+            positive: vec!["1".into()],
+            threshold: 0.5,
+            params: Hyperparams::Lr { c: 1.0 },
+            preprocessor,
+            model,
+            trained_on: vec![],
+            train_rows: 4,
+            mode: TrainMode::Full,
+        })))
     }
 
     #[test]
@@ -213,29 +219,32 @@ mod tests {
         ]});
         let (rows, list) = applications(&body).unwrap();
         assert!(list);
-        let f = frame(&rows, &inputs()).unwrap();
-        let income = f.column("Income").unwrap().as_numeric().unwrap();
-        assert_eq!(income[..2], [120.5, 99.0]);
-        assert!(income[2].is_nan());
+        let c = cells(&rows, &model()).unwrap();
         assert_eq!(
-            f.column("Home").unwrap().as_categorical().unwrap(),
-            [Some("rent".to_string()), None, None]
+            c[..4],
+            [
+                Cell::Number(120.5),
+                Cell::Level(Some("rent")),
+                Cell::Number(99.0),
+                Cell::Level(None)
+            ]
         );
+        assert!(c[4].is_missing() && c[5] == Cell::Level(None));
     }
 
     #[test]
     fn wrong_types_name_their_path() {
         let body = json!({"applications": [{"Income": 1}, {"Income": 2}, {"Income": 3}, {"Income": "abc"}]});
         let (rows, _) = applications(&body).unwrap();
-        let e = frame(&rows, &inputs()).unwrap_err();
+        let e = cells(&rows, &model()).unwrap_err();
         assert_eq!(e.path.as_deref(), Some("$.applications[3].Income"));
         assert_eq!(e.message, r#"expected a number, got "abc""#);
         for bad in [json!("NaN"), json!("inf"), json!(true), json!([1])] {
             assert!(number(&bad).is_err(), "{bad}");
         }
-        let e = frame(
+        let e = cells(
             &[("$".into(), json!({"Home": 3}).as_object().unwrap())],
-            &inputs(),
+            &model(),
         )
         .unwrap_err();
         assert_eq!(e.path.as_deref(), Some("$.Home"));
@@ -246,7 +255,7 @@ mod tests {
         let body = json!({"Income": 1, "Incme": 2, "my col": 3});
         let (rows, list) = applications(&body).unwrap();
         assert!(!list);
-        let e = frame(&rows, &inputs()).unwrap_err();
+        let e = cells(&rows, &model()).unwrap_err();
         assert_eq!(e.status, 422);
         assert!(
             e.message.starts_with("unknown columns Incme, my col"),

@@ -64,26 +64,25 @@ impl CascadeScorer {
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, String> {
         let served = self.models.model(reference).await.map_err(|e| e.message)?;
-        let columns = served.artifact.input_columns();
         let fields: Map<String, Value> = input
             .into_iter()
-            .filter(|(key, _)| columns.iter().any(|(column, _)| column == key))
+            .filter(|(key, _)| served.artifact.input_position(key).is_some())
             .collect();
-        let frame = rows::frame(&[("$".to_string(), &fields)], columns).map_err(|e| {
+        let cells = rows::cells(&[("$".to_string(), &fields)], &served.artifact).map_err(|e| {
             let field = e.path.as_deref().and_then(|p| p.strip_prefix("$."));
             match field {
                 Some(field) => format!("input `{field}`: {}", e.message),
                 None => e.message,
             }
         })?;
-        let scored = served.artifact.score(&frame).map_err(|e| e.to_string())?;
+        let score = served
+            .artifact
+            .score_row(&cells)
+            .map_err(|e| e.to_string())?;
         let reasons = served
             .artifact
-            .explain(&frame, REASONS)
+            .explain_row(&cells, REASONS)
             .map_err(|e| e.to_string())?;
-        let (Some(&score), Some(reasons)) = (scored.first(), reasons.first()) else {
-            return Err(format!("{} returned no score for one row", served.label));
-        };
         let result = json!({
             "score": score,
             "decision": decision(score, served.artifact.threshold()),

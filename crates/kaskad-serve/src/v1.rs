@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kaskad_prepare::Cell;
 use kaskad_registry::{Reason, RequestRecord, VersionRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::ModelLabel;
+use crate::models::Served;
 use crate::rows::{self, shown};
 
 /// Reason codes returned per application.
@@ -62,83 +64,107 @@ pub(crate) async fn score(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let at_unix = unix_now();
-    let body = parse_json(&body)?;
+    let parsed = parse_json(&body)?;
     let served = app.model(&reference).await?;
-    let (applications, list) = rows::applications(&body)?;
-    let frame = rows::frame(&applications, served.artifact.input_columns())?;
-    let (mut scores, mut reasons) = if frame.n_rows() == 0 {
-        (Vec::new(), Vec::new())
-    } else {
-        (
-            served.artifact.score(&frame)?,
-            served.artifact.explain(&frame, REASONS)?,
-        )
-    };
+    let (applications, list) = rows::applications(&parsed)?;
+    let cells = rows::cells(&applications, &served.artifact)?;
+    let width = served.artifact.input_columns().len();
+    let rows: Vec<&[Cell<'_>]> = (0..applications.len())
+        .map(|i| &cells[i * width..(i + 1) * width])
+        .collect();
+    let mut scored: Vec<(f64, Vec<Reason>, &Served, Option<String>)> = rows
+        .iter()
+        .map(|&row| {
+            let score = served.artifact.score_row(row)?;
+            Ok((
+                score,
+                served.artifact.explain_row(row, REASONS)?,
+                &served,
+                None,
+            ))
+        })
+        .collect::<Result<_, ApiError>>()?;
     // Applications too unusual for this model go to the configured fallback.
-    let mut labels = vec![served.label.clone(); scores.len()];
-    let mut thresholds = vec![served.artifact.threshold(); scores.len()];
-    let mut why: Vec<Option<String>> = vec![None; scores.len()];
+    let fallback_model;
     if let Some(fallback) = &app.config.fallback {
-        let unusual =
-            served
-                .artifact
-                .unusual_rows(&frame, fallback.max_missing_share, fallback.range_factor);
+        let unusual: Vec<Option<String>> = rows
+            .iter()
+            .map(|&row| {
+                served
+                    .artifact
+                    .unusual_row(row, fallback.max_missing_share, fallback.range_factor)
+            })
+            .collect();
         if unusual.iter().any(Option::is_some) {
-            let other = app.model(&fallback.model).await?;
-            if other.label != served.label {
-                let other_frame = rows::frame(&applications, other.artifact.input_columns())?;
-                let other_scores = other.artifact.score(&other_frame)?;
-                let mut other_reasons = other.artifact.explain(&other_frame, REASONS)?;
-                for (row, reason) in unusual.into_iter().enumerate() {
-                    if reason.is_some() {
-                        scores[row] = other_scores[row];
-                        reasons[row] = std::mem::take(&mut other_reasons[row]);
-                        labels[row] = other.label.clone();
-                        thresholds[row] = other.artifact.threshold();
-                        why[row] = reason;
+            fallback_model = app.model(&fallback.model).await?;
+            if fallback_model.label != served.label {
+                let other = &fallback_model;
+                let other_cells = rows::cells(&applications, &other.artifact)?;
+                let other_width = other.artifact.input_columns().len();
+                for (row, why) in unusual.into_iter().enumerate() {
+                    if why.is_some() {
+                        let cells = &other_cells[row * other_width..(row + 1) * other_width];
+                        let score = other.artifact.score_row(cells)?;
+                        let reasons = other.artifact.explain_row(cells, REASONS)?;
+                        scored[row] = (score, reasons, other, why);
                     }
                 }
             }
         }
     }
+    let scores: Vec<f64> = scored.iter().map(|s| s.0).collect();
     app.metrics.observe_scores(&served.label, &scores);
-    let ids: Vec<String> = scores
+    // Each answer is serialized once: it is the response (or one of its
+    // results) and the request log's output.
+    let results: Vec<(String, String)> = scored
         .iter()
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let results: Vec<Value> = (0..scores.len())
-        .map(|row| {
-            json!(Scored {
-                score: scores[row],
-                decision: decision(scores[row], thresholds[row]),
-                reasons: &reasons[row],
-                model: &labels[row],
-                request_id: &ids[row],
-                fallback: why[row].as_deref(),
+        .map(|(score, reasons, model, why)| {
+            let request_id = uuid::Uuid::now_v7().to_string();
+            let answer = serde_json::to_string(&Scored {
+                score: *score,
+                decision: decision(*score, model.artifact.threshold()),
+                reasons,
+                model: &model.label,
+                request_id: &request_id,
+                fallback: why.as_deref(),
             })
+            .map_err(ApiError::internal)?;
+            Ok((request_id, answer))
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-    for ((((_, fields), result), id), label) in
-        applications.iter().zip(&results).zip(ids).zip(labels)
+    for (((_, fields), (request_id, answer)), (_, _, model, _)) in
+        applications.iter().zip(&results).zip(&scored)
     {
+        let input = if list {
+            serde_json::to_string(fields).map_err(ApiError::internal)?
+        } else {
+            // The body is the application, as sent (JSON is UTF-8).
+            String::from_utf8_lossy(&body).into_owned()
+        };
         app.log.push(RequestRecord {
-            request_id: id,
+            request_id: request_id.clone(),
             at_unix,
             route: "/v1/models/{name}/score".into(),
-            model: label,
-            input: Value::Object((*fields).clone()).to_string(),
-            output: result.to_string(),
+            model: model.label.clone(),
+            input,
+            output: answer.clone(),
             latency_ms,
         });
     }
     let answer = if list {
-        json!({ "results": results })
+        let joined: Vec<&str> = results.iter().map(|(_, a)| a.as_str()).collect();
+        format!("{{\"results\":[{}]}}", joined.join(","))
     } else {
-        results.into_iter().next().unwrap_or(Value::Null)
+        results
+            .into_iter()
+            .next()
+            .map_or_else(|| "null".into(), |(_, a)| a)
     };
-    let mut response = Json(answer).into_response();
-    response.extensions_mut().insert(ModelLabel(served.label));
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], answer).into_response();
+    response
+        .extensions_mut()
+        .insert(ModelLabel(served.label.clone()));
     Ok(response)
 }
 

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use error::TrainError;
 pub use gbdt::{BoostedTree, GbdtParams, GradientBoosting};
 pub use knn::NearestNeighbours;
-pub use logistic::LogisticRegression;
+pub use logistic::{LogisticRegression, sigmoid};
 pub use mlp::{Dense, Mlp, MlpSettings};
 pub use neighbours::Neighbour;
 pub use params::{Hyperparams, grid};

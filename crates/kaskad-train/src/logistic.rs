@@ -110,7 +110,9 @@ fn linear(row: &[f64], w: &[f64], b: f64) -> f64 {
     row.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + b
 }
 
-pub(crate) fn sigmoid(z: f64) -> f64 {
+/// The logistic function, without overflow for large `|z|`: the
+/// probability of a log-odds, as LR and boosted trees compute it.
+pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {

@@ -137,6 +137,11 @@ pub struct BenchArgs {
     /// Rows per scoring call.
     #[arg(long, default_value_t = 1024)]
     pub batch: usize,
+    /// Time single applications instead of batches: one row per call, in
+    /// process, through the compiled plan (score alone, and with reason
+    /// codes) and through a one-row frame.
+    #[arg(long, conflicts_with = "batch")]
+    pub single: bool,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,

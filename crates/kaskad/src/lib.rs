@@ -60,6 +60,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             action: Some(cli::BenchCommand::Train(args)),
             ..
         }) => commands::bench::train(&args),
+        Command::Bench(args) if args.single => commands::bench::single(&args),
         Command::Bench(args) => commands::bench::variants(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Keys(cli::KeysCommand::Create(args)) => commands::keys::create(&args),

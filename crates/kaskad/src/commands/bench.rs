@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kaskad_core::config::Options;
-use kaskad_core::{Frame, binary_target, read_csv};
-use kaskad_prepare::Preprocessor;
+use kaskad_core::{Column, Frame, binary_target, read_csv};
+use kaskad_prepare::{Cell, Preprocessor};
+use kaskad_registry::{Catalog, RegistryError, Servable, VersionRecord};
 use kaskad_train::fit;
 use kaskad_validate::{evaluate, roc_auc};
 use serde_json::json;
@@ -96,26 +97,14 @@ fn labelled(path: &Path, target: &str, positive: &[String]) -> anyhow::Result<(F
 /// variant repeated over the file until a second has passed: the whole
 /// scoring (raw columns in) and the model alone (on the prepared features).
 pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let (Some(home), Some(file)) = (&args.home, &args.file) else {
-        anyhow::bail!("kaskad bench needs --home and --file (or use `kaskad bench train`)");
-    };
-    let home = Home::new(home);
-    let options = home.options()?;
-    let catalog = home.catalog()?;
-    let reference = args
-        .model
-        .clone()
-        .unwrap_or_else(|| options.data.name.clone());
-    let (record, artifact) = catalog.load_model(&reference)?;
-    // Read as `inference` reads: the model's own column kinds.
-    let reader = std::io::BufReader::new(fs_err::File::open(file)?);
-    let mut frame = kaskad_core::read_csv_reader(reader, file, Some(artifact.input_columns()))?;
-    let target = &options.data.target;
-    let column = frame
-        .remove(target)
-        .with_context(|| format!("{}: no target column `{target}`", file.display()))?;
-    let labels = binary_target(&column, &options.data.positive)
-        .with_context(|| format!("{}: target `{target}`", file.display()))?;
+    let Labelled {
+        catalog,
+        file,
+        record,
+        artifact,
+        frame,
+        labels,
+    } = labelled_file(args)?;
     let batch = args.batch.max(1);
     let rows = frame.n_rows();
     anyhow::ensure!(rows > 0, "{}: no rows to score", file.display());
@@ -268,4 +257,139 @@ fn version_bytes(artifact: &Path) -> anyhow::Result<u64> {
         total += entry?.metadata()?.len();
     }
     Ok(total)
+}
+
+/// A registered model and labelled rows to score with it.
+struct Labelled<'a> {
+    catalog: Catalog,
+    file: &'a Path,
+    record: VersionRecord,
+    artifact: Servable,
+    frame: Frame,
+    labels: Vec<u8>,
+}
+
+/// The model `--model` (or the champion) of `--home`, and the rows of
+/// `--file` read as `inference` reads them, with their 0/1 labels.
+fn labelled_file(args: &BenchArgs) -> anyhow::Result<Labelled<'_>> {
+    let (Some(home), Some(file)) = (&args.home, &args.file) else {
+        anyhow::bail!("kaskad bench needs --home and --file (or use `kaskad bench train`)");
+    };
+    let home = Home::new(home);
+    let options = home.options()?;
+    let catalog = home.catalog()?;
+    let reference = args
+        .model
+        .clone()
+        .unwrap_or_else(|| options.data.name.clone());
+    let (record, artifact) = catalog.load_model(&reference)?;
+    // Read as `inference` reads: the model's own column kinds.
+    let reader = std::io::BufReader::new(fs_err::File::open(file)?);
+    let mut frame = kaskad_core::read_csv_reader(reader, file, Some(artifact.input_columns()))?;
+    let target = &options.data.target;
+    let column = frame
+        .remove(target)
+        .with_context(|| format!("{}: no target column `{target}`", file.display()))?;
+    let labels = binary_target(&column, &options.data.positive)
+        .with_context(|| format!("{}: target `{target}`", file.display()))?;
+    Ok(Labelled {
+        catalog,
+        file,
+        record,
+        artifact,
+        frame,
+        labels,
+    })
+}
+
+/// Applications timed one by one (the first 1,000 rows of the file).
+const SINGLE_ROWS: usize = 1_000;
+
+/// `kaskad bench --single`: the latency of scoring one application in
+/// process, per path: the compiled plan alone (what the server runs), the
+/// plan with reason codes, and, for a model kaskad trained, a one-row frame
+/// through the artifact (preprocessing into a matrix, then the model: the
+/// path before the plan), with and without reasons. One thread.
+pub fn single(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let Labelled {
+        record,
+        artifact: servable,
+        frame,
+        ..
+    } = labelled_file(args)?;
+    let rows = frame.n_rows().min(SINGLE_ROWS);
+    anyhow::ensure!(rows > 0, "no rows to score");
+    let columns: Vec<&Column> = servable
+        .input_columns()
+        .iter()
+        .map(|(name, _)| frame.column(name).context("a column the model reads"))
+        .collect::<anyhow::Result<_>>()?;
+    let cells: Vec<Vec<Cell<'_>>> = (0..rows)
+        .map(|i| columns.iter().map(|c| Cell::of(c, i)).collect())
+        .collect();
+    let reasons = crate::commands::inference::REASON_COLUMNS;
+    let mut paths: Vec<(&str, f64)> = vec![
+        (
+            "plan",
+            per_call(&cells, |row| servable.score_row(row).map(drop))?,
+        ),
+        (
+            "plan+reasons",
+            per_call(&cells, |row| {
+                servable.score_row(row)?;
+                servable.explain_row(row, reasons).map(drop)
+            })?,
+        ),
+    ];
+    if let Some(artifact) = servable.trained() {
+        let frames: Vec<Frame> = (0..rows).map(|i| frame.take(&[i])).collect();
+        paths.push(("frame", per_call(&frames, |f| artifact.score(f).map(drop))?));
+        paths.push((
+            "frame+reasons",
+            per_call(&frames, |f| {
+                artifact.score(f)?;
+                artifact.explain(f, reasons).map(drop)
+            })?,
+        ));
+    }
+    let model = format!("{}@{}", record.name, record.version);
+    let report: Vec<serde_json::Value> = paths
+        .iter()
+        .map(|(path, seconds)| {
+            json!({
+                "model": model,
+                "algorithm": record.algorithm,
+                "path": path,
+                "us_per_application": seconds * 1e6,
+                "applications_per_s": 1.0 / seconds,
+            })
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::Value::Array(report));
+    } else {
+        println!(
+            "{model} ({}), one application per call, {rows} applications:",
+            record.algorithm
+        );
+        println!("path            µs/application  applications/s");
+        for (path, seconds) in &paths {
+            println!("{path:<15} {:>14.3} {:>15.0}", seconds * 1e6, 1.0 / seconds);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds per call of `score` over `items` (see [`repeat_for_a_second`]).
+fn per_call<T>(
+    items: &[T],
+    mut score: impl FnMut(&T) -> Result<(), RegistryError>,
+) -> anyhow::Result<f64> {
+    let pass = repeat_for_a_second(|| {
+        for item in items {
+            score(std::hint::black_box(item))?;
+        }
+        Ok(())
+    })?;
+    Ok(pass / items.len() as f64)
 }

@@ -59,7 +59,7 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `reason_1` … `reason_3`: the columns that raised the score most.
-const REASON_COLUMNS: usize = 3;
+pub(crate) const REASON_COLUMNS: usize = 3;
 
 /// Reads a CSV of applications with the column kinds of `columns` (a
 /// model's inputs); a column it needs and the file lacks is an error

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kaskad_registry::Catalog;
@@ -485,6 +487,141 @@ fn a_new_champion_is_served_without_restart_and_sigterm_finishes_requests_in_fli
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("\"model\":\"default_risk@1\""), "{reply}");
+    assert!(server.terminate().success());
+}
+
+/// One client's requests: when each was sent and the model that answered,
+/// or what went wrong.
+type Answers = Vec<(Instant, Result<String, String>)>;
+
+/// Hot reload under load: clients score without pause while the champion
+/// moves twice, once through this server's alias API and once by another
+/// process (`kaskad train --promote`, which promotes as `kaskad update`
+/// does). No request may fail, every answer must come from a version that
+/// was champion, and a request sent after the new champion first answered
+/// must be answered by it.
+#[test]
+fn the_champion_moves_under_load_without_a_failed_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let h = home.to_str().unwrap();
+    let scorer = key(&home, "scorer");
+    let admin = key(&home, "admin");
+    let server = Server::start(&home, &[]);
+    let c = client();
+    let url = server.url("/v1/models/default_risk/score");
+    let model_of = |key: &str| -> String {
+        let (status, body) = post(&c, &url, key, &application());
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["model"].as_str().unwrap().to_string()
+    };
+    let first = model_of(&scorer);
+    assert_ne!(first, "default_risk@1");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<std::thread::JoinHandle<Answers>> = (0..4)
+        .map(|_| {
+            let (stop, url, scorer) = (Arc::clone(&stop), url.clone(), scorer.clone());
+            std::thread::spawn(move || {
+                let c = client();
+                let mut answers = Answers::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let answer = match c
+                        .post(&url)
+                        .bearer_auth(&scorer)
+                        .json(&application())
+                        .send()
+                    {
+                        Ok(r) if r.status() == StatusCode::OK => r
+                            .json::<Value>()
+                            .map_err(|e| e.to_string())
+                            .and_then(|body| {
+                                body["model"]
+                                    .as_str()
+                                    .map(str::to_string)
+                                    .ok_or_else(|| format!("no model in {body}"))
+                            }),
+                        Ok(r) => Err(format!("{}: {}", r.status(), r.text().unwrap_or_default())),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    answers.push((sent, answer));
+                }
+                answers
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Through this server's alias API: the next request already sees it.
+    let (status, body) = answer(
+        c.put(server.url("/v1/models/default_risk/aliases/champion"))
+            .bearer_auth(&admin)
+            .json(&json!({"version": 1}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let moved_by_api = Instant::now();
+    assert_eq!(model_of(&scorer), "default_risk@1");
+    std::thread::sleep(Duration::from_millis(300));
+
+    // By another process: served within the alias time to live (1 s).
+    let promoting = Instant::now();
+    let out = kaskad(&[
+        "train",
+        "--home",
+        h,
+        "--algo",
+        "lr",
+        "--param",
+        "c=0.5",
+        "--promote",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let promoted = last_line(&out);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let picked_up = loop {
+        let now = Instant::now();
+        if model_of(&scorer) == promoted {
+            break now;
+        }
+        assert!(now < deadline, "{promoted} was not picked up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+
+    let champions = [first.as_str(), "default_risk@1", promoted.as_str()];
+    let mut after_pick_up = 0;
+    for answers in clients.into_iter().map(|t| t.join().unwrap()) {
+        let mut previous = 0;
+        for (sent, answer) in answers {
+            let model =
+                answer.unwrap_or_else(|e| panic!("a request failed during the switch: {e}"));
+            let rank = champions
+                .iter()
+                .position(|c| *c == model)
+                .unwrap_or_else(|| panic!("{model} was never champion ({champions:?})"));
+            assert!(
+                rank >= previous,
+                "{model} answered after {}",
+                champions[previous]
+            );
+            previous = rank;
+            if sent > moved_by_api && sent < promoting {
+                assert_eq!(model, "default_risk@1", "sent after the alias moved");
+            }
+            if sent > picked_up {
+                assert_eq!(model, promoted, "sent after the new champion answered");
+                after_pick_up += 1;
+            }
+        }
+    }
+    assert!(
+        after_pick_up > 0,
+        "the clients kept scoring after the switch"
+    );
     assert!(server.terminate().success());
 }
 
