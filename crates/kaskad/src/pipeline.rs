@@ -114,7 +114,7 @@ pub enum Recipe {
     /// from an MLP fitted here first.
     Prune {
         share: f64,
-        from: Option<(String, ModelArtifact)>,
+        from: Option<(String, Box<ModelArtifact>)>,
     },
     /// An MLP student trained on the scores the `teacher` gives the
     /// training rows.
@@ -862,7 +862,7 @@ impl Pipeline<'_> {
                     trained_on: data.trained_on.clone(),
                     train_rows: data.train_y.len(),
                     mode: TrainMode::Full,
-                    ..base.clone()
+                    ..ModelArtifact::clone(base)
                 };
                 let variant = base.preprocessor.variant();
                 (

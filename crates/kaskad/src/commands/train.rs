@@ -65,7 +65,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 .ok()
                 .filter(|s| (0.0..1.0).contains(s))
                 .with_context(|| format!("--param prune={share}: expected a share in [0, 1)"))?;
-            Recipe::Prune { share, from }
+            Recipe::Prune {
+                share,
+                from: from.map(|(reference, artifact)| (reference, Box::new(artifact))),
+            }
         }
         (None, Some(teacher)) => {
             anyhow::ensure!(from.is_none(), "--from goes with --param prune");
