@@ -278,19 +278,12 @@ pub fn prune_and_tune(
     params: &Hyperparams,
     seed: u64,
 ) -> Result<Mlp, TrainError> {
-    let Hyperparams::Mlp {
-        hidden,
-        learning_rate,
-        alpha,
-        max_epochs,
-    } = params
-    else {
-        return Err(TrainError::InvalidHyperparameter {
-            name: "prune",
-            value: params.algorithm().into(),
-            expected: "an mlp (pruning cuts a network's connections)",
-        });
-    };
+    let settings = mlp_settings_of(
+        params,
+        seed,
+        "prune",
+        "an mlp (pruning cuts a network's connections)",
+    )?;
     if !(0.0..1.0).contains(&share) {
         return Err(TrainError::InvalidHyperparameter {
             name: "prune",
@@ -300,7 +293,7 @@ pub fn prune_and_tune(
     }
     let settings = MlpSettings {
         frozen_zeros: true,
-        ..mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed)
+        ..settings
     };
     Ok(Mlp::fit_from(x, y, settings, Some(&model.pruned(share))))
 }
@@ -320,21 +313,42 @@ pub fn distill(
             labels: soft.len(),
         });
     }
-    let Hyperparams::Mlp {
-        hidden,
-        learning_rate,
-        alpha,
-        max_epochs,
-    } = params
-    else {
-        return Err(TrainError::InvalidHyperparameter {
-            name: "teacher",
-            value: params.algorithm().into(),
-            expected: "an mlp student (it learns from the teacher's probabilities)",
-        });
-    };
-    let settings = mlp_settings(hidden, *learning_rate, *alpha, *max_epochs, seed);
+    let settings = mlp_settings_of(
+        params,
+        seed,
+        "teacher",
+        "an mlp student (it learns from the teacher's probabilities)",
+    )?;
     Ok(Model::Mlp(Mlp::fit_soft(x, soft, settings, None)))
+}
+
+/// The MLP settings `params` holds, or an error naming the `option` that
+/// needs an MLP.
+fn mlp_settings_of<'a>(
+    params: &'a Hyperparams,
+    seed: u64,
+    option: &'static str,
+    expected: &'static str,
+) -> Result<MlpSettings<'a>, TrainError> {
+    match params {
+        Hyperparams::Mlp {
+            hidden,
+            learning_rate,
+            alpha,
+            max_epochs,
+        } => Ok(mlp_settings(
+            hidden,
+            *learning_rate,
+            *alpha,
+            *max_epochs,
+            seed,
+        )),
+        _ => Err(TrainError::InvalidHyperparameter {
+            name: option,
+            value: params.algorithm().into(),
+            expected,
+        }),
+    }
 }
 
 fn mlp_settings(
