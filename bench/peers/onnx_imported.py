@@ -25,6 +25,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+import kaskad_cli
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FIXTURES = os.path.join(ROOT, "crates/kaskad-onnx/tests/fixtures")
 NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
@@ -35,26 +37,15 @@ parser.add_argument("--batch", type=int, default=1024)
 parser.add_argument("--trees", type=int, default=200, help="trees of the LightGBM model fitted here")
 parser.add_argument("--target", default="Status")
 parser.add_argument("--positive", default="bad")
-target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/kaskad-target"))
-parser.add_argument("--kaskad", default=os.path.join(target_dir, "release", "kaskad"))
+parser.add_argument("--kaskad", default=kaskad_cli.default_binary())
 args = parser.parse_args()
 
 
 def kaskad(*argv):
-    out = subprocess.run([args.kaskad, *argv], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"kaskad {' '.join(argv)}: {out.stderr}")
-    return out.stdout.strip().splitlines()[-1]
+    return kaskad_cli.run(args.kaskad, *argv)
 
 
-def auc(y, s):
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    ranks[order] = np.arange(1, len(s) + 1)
-    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ranks = (np.bincount(inv, weights=ranks) / counts)[inv]
-    pos = y.sum()
-    return (ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos))
+auc = kaskad_cli.auc
 
 
 frame = pd.read_csv(args.file)

@@ -33,6 +33,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
+
+import kaskad_cli
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -43,28 +45,15 @@ parser.add_argument("--model", action="append", default=[])
 parser.add_argument("--batch", type=int, default=1024)
 parser.add_argument("--target", default="Status")
 parser.add_argument("--positive", default="bad")
-target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/kaskad-target"))
-parser.add_argument("--kaskad", default=os.path.join(target_dir, "release", "kaskad"))
+parser.add_argument("--kaskad", default=kaskad_cli.default_binary())
 args = parser.parse_args()
 
 
 def kaskad(*argv):
-    out = subprocess.run([args.kaskad, *argv], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"kaskad {' '.join(argv)}: {out.stderr}")
-    return out.stdout.strip().splitlines()[-1]
+    return kaskad_cli.run(args.kaskad, *argv)
 
 
-def auc(y, s):
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    ranks[order] = np.arange(1, len(s) + 1)
-    # average ranks of ties
-    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / counts)[inv]
-    pos = y.sum()
-    return (ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos))
+auc = kaskad_cli.auc
 
 
 def quality(y, s, threshold):
