@@ -17,6 +17,7 @@
 mod error;
 mod gbdt;
 mod gradients;
+mod histogram;
 mod kernels;
 mod knn;
 mod linalg;

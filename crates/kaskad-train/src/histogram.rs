@@ -1,0 +1,398 @@
+//! The binned training data the histogram-based trees (the boosted trees
+//! and the CART tree) share: every feature cut once into at most
+//! [`MAX_BINS`] value bins plus a NaN bin (one byte per cell), exclusive
+//! features bundled into shared histogram groups as LightGBM's EFB does,
+//! and the per-node histograms of sums ([`Stat`]) that split search reads.
+
+use kaskad_prepare::Matrix;
+
+/// Value bins per feature. NaN takes one more, so every bin index fits a `u8`.
+pub(crate) const MAX_BINS: usize = 255;
+/// Nodes with fewer rows build their histogram on one thread.
+const PARALLEL_ROWS: usize = 20_000;
+
+/// The fitting rows cut into bins: per feature, value bins `0..=edges.len()`
+/// and the NaN bin `edges.len() + 1`.
+///
+/// Histograms are built over *groups* of features, as LightGBM's exclusive
+/// feature bundling does: features that are never away from their most
+/// frequent bin in the same row (the levels of a one-hot column, missing
+/// flags) share one group, so a histogram pass reads one byte per group
+/// instead of one per feature. A feature's histogram is read back from its
+/// group's with [`Binned::feature_hist`].
+pub(crate) struct Binned {
+    pub(crate) rows: usize,
+    /// `edges[f][j]`: the largest value of bin `j`'s range (`x <= edge`).
+    pub(crate) edges: Vec<Vec<f64>>,
+    /// Column-major, `rows` per feature: partitioning reads one feature.
+    pub(crate) bins: Vec<u8>,
+    /// Where each feature's bins sit in a histogram.
+    pub(crate) slots: Vec<Slot>,
+    /// Where each group's bins start in a histogram.
+    pub(crate) group_offsets: Vec<usize>,
+    /// Histogram length: every group's bins.
+    pub(crate) bins_total: usize,
+    /// Row-major, one byte per group: the bin of the row in each group's
+    /// part of the histogram. Histogram passes read a row's groups at once.
+    pub(crate) group_bins: Vec<u8>,
+}
+
+/// A feature's place in the histogram: bin `b` is at `start + b`, except
+/// that a bundled feature's `default` bin is not counted there (its rows are
+/// the leaf's rows minus those in the feature's other bins).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Slot {
+    start: usize,
+    default: Option<usize>,
+}
+
+impl Binned {
+    pub(crate) fn new(x: &Matrix, rows: usize) -> Self {
+        Self::with_bundling(x, rows, true)
+    }
+
+    pub(crate) fn with_bundling(x: &Matrix, rows: usize, bundle: bool) -> Self {
+        let mut edges = Vec::with_capacity(x.cols);
+        let mut bins = Vec::with_capacity(rows * x.cols);
+        let mut column = Vec::with_capacity(rows);
+        let mut defaults = Vec::with_capacity(x.cols);
+        for f in 0..x.cols {
+            column.clear();
+            column.extend((0..rows).map(|i| x.data[i * x.cols + f]));
+            let cut = quantile_edges(&column);
+            let nan_bin = (cut.len() + 1) as u8;
+            let mut counts = vec![0usize; cut.len() + 2];
+            bins.extend(column.iter().map(|&v| {
+                let bin = if v.is_nan() {
+                    nan_bin
+                } else {
+                    cut.partition_point(|&e| e < v) as u8
+                };
+                counts[usize::from(bin)] += 1;
+                bin
+            }));
+            let default = (0..counts.len()).max_by_key(|&b| (counts[b], usize::MAX - b));
+            defaults.push((
+                default.unwrap_or(0),
+                rows - default.map_or(0, |b| counts[b]),
+            ));
+            edges.push(cut);
+        }
+        let widths: Vec<usize> = edges.iter().map(|e| e.len() + 2).collect();
+        let groups = if bundle {
+            bundles(&bins, rows, &widths, &defaults)
+        } else {
+            (0..x.cols).map(|f| vec![f]).collect()
+        };
+        let mut slots = vec![
+            Slot {
+                start: 0,
+                default: None
+            };
+            x.cols
+        ];
+        let mut group_offsets = Vec::with_capacity(groups.len());
+        let mut bins_total = 0;
+        // Per group, per feature: the group bin of each of its bins.
+        let mut group_bin_of: Vec<Vec<(usize, Vec<u8>)>> = Vec::with_capacity(groups.len());
+        for group in &groups {
+            group_offsets.push(bins_total);
+            let mut maps = Vec::with_capacity(group.len());
+            if let [f] = group[..] {
+                slots[f] = Slot {
+                    start: bins_total,
+                    default: None,
+                };
+                maps.push((f, (0..widths[f]).map(|b| b as u8).collect()));
+                bins_total += widths[f];
+            } else {
+                // Group bin 0: every feature of the group at its default.
+                let mut next = 1;
+                for &f in group {
+                    let default = defaults[f].0;
+                    slots[f] = Slot {
+                        start: bins_total + next,
+                        default: Some(default),
+                    };
+                    let map = (0..widths[f])
+                        .map(|b| if b == default { 0 } else { (next + b) as u8 })
+                        .collect();
+                    maps.push((f, map));
+                    next += widths[f];
+                }
+                bins_total += next;
+            }
+            group_bin_of.push(maps);
+        }
+        let mut group_bins = vec![0u8; rows * groups.len()];
+        for (g, maps) in group_bin_of.iter().enumerate() {
+            for (f, map) in maps {
+                let column = &bins[f * rows..(f + 1) * rows];
+                for (r, &b) in column.iter().enumerate() {
+                    let mapped = map[usize::from(b)];
+                    if mapped != 0 || maps.len() == 1 {
+                        group_bins[r * groups.len() + g] = mapped;
+                    }
+                }
+            }
+        }
+        Self {
+            rows,
+            edges,
+            bins,
+            slots,
+            group_offsets,
+            bins_total,
+            group_bins,
+        }
+    }
+
+    pub(crate) fn column(&self, f: usize) -> &[u8] {
+        &self.bins[f * self.rows..(f + 1) * self.rows]
+    }
+
+    /// Feature `f`'s histogram (value bins, then the NaN bin) of a leaf
+    /// whose rows sum to `sum`, from the leaf's group histogram.
+    pub(crate) fn feature_hist(&self, f: usize, hist: &[Stat], sum: Stat, out: &mut Vec<Stat>) {
+        let slot = self.slots[f];
+        out.clear();
+        out.extend_from_slice(&hist[slot.start..slot.start + self.edges[f].len() + 2]);
+        if let Some(default) = slot.default {
+            out[default] = Stat::default();
+            let counted = out.iter().fold(Stat::default(), |mut s, b| {
+                s.add(*b);
+                s
+            });
+            out[default] = sum.minus(counted);
+        }
+    }
+
+    /// Fills `hist` (zeroed first) with the sums of `rows`, whose gradients
+    /// and hessians are `grad[k]`, `hess[k]` for `rows[k]`; `spare` is a
+    /// zeroed histogram as long, used and left zeroed. With `threads > 1`
+    /// a large enough node is built on two.
+    pub(crate) fn build_hist(
+        &self,
+        rows: &[u32],
+        grad: &[f64],
+        hess: &[f64],
+        hist: &mut [Stat],
+        spare: &mut [Stat],
+        threads: usize,
+    ) {
+        hist.fill(Stat::default());
+        let binned = self;
+        let groups = binned.group_offsets.len();
+        // Fills the histograms of `part` of the groups into `out`, which
+        // starts at bin `base` of the whole histogram, using `spare` (as
+        // long, zeroed) for every second row. Row by row: the groups of a
+        // row update distinct bins, so its additions do not wait on each
+        // other; and two copies halve the chains of additions to the same
+        // bin (the most frequent bin of a group) that consecutive rows make.
+        let fill =
+            |part: std::ops::Range<usize>, out: &mut [Stat], spare: &mut [Stat], base: usize| {
+                let offsets = &binned.group_offsets[part.clone()];
+                let row_bins =
+                    |k: usize| &binned.group_bins[rows[k] as usize * groups..][part.clone()];
+                let pairs = rows.len() / 2;
+                for k in (0..pairs).map(|p| 2 * p) {
+                    let (first, second) = (row_bins(k), row_bins(k + 1));
+                    for ((&offset, &a), &b) in offsets.iter().zip(first).zip(second) {
+                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
+                        spare[offset - base + usize::from(b)].add_row(grad[k + 1], hess[k + 1]);
+                    }
+                }
+                if rows.len() % 2 == 1 {
+                    let k = rows.len() - 1;
+                    for (&offset, &a) in offsets.iter().zip(row_bins(k)) {
+                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
+                    }
+                }
+                for (o, s) in out.iter_mut().zip(spare.iter_mut()) {
+                    o.add(*s);
+                    *s = Stat::default();
+                }
+            };
+        if threads > 1 && rows.len() >= PARALLEL_ROWS && groups > 1 {
+            // Groups split in two halves, one per thread: each half owns a
+            // disjoint slice of the histogram, so no merging is needed. Large
+            // nodes only, where a histogram pass outweighs a thread spawn.
+            let middle = groups / 2;
+            let base = binned.group_offsets[middle];
+            let (low, high) = hist.split_at_mut(base);
+            let (spare_low, spare_high) = spare.split_at_mut(base);
+            std::thread::scope(|scope| {
+                scope.spawn(|| fill(0..middle, low, spare_low, 0));
+                fill(middle..groups, high, spare_high, base);
+            });
+        } else {
+            fill(0..groups, hist, spare, 0);
+        }
+    }
+
+    /// Reorders `rows` with those going left of a split on `feature` first
+    /// (values up to bin `bin` go left; missing values go left when
+    /// `missing_left`). Stable, so a node's rows stay ascending and column
+    /// reads stay forward. Returns how many go left.
+    pub(crate) fn partition(
+        &self,
+        rows: &mut [u32],
+        scratch: &mut Vec<u32>,
+        feature: usize,
+        bin: usize,
+        missing_left: bool,
+    ) -> usize {
+        let column = self.column(feature);
+        let nan_bin = self.edges[feature].len() + 1;
+        scratch.clear();
+        let mut at = 0;
+        for k in 0..rows.len() {
+            let r = rows[k];
+            let b = usize::from(column[r as usize]);
+            let goes_left = if b == nan_bin { missing_left } else { b <= bin };
+            if goes_left {
+                rows[at] = r;
+                at += 1;
+            } else {
+                scratch.push(r);
+            }
+        }
+        rows[at..].copy_from_slice(scratch);
+        at
+    }
+}
+
+/// Groups of features that can share a histogram: greedily, most
+/// non-default rows first, each sparse feature joins the first group where
+/// no row is away from its default bin in both, and whose bins still fit a
+/// byte. Features away from their default in most rows stay alone.
+fn bundles(
+    bins: &[u8],
+    rows: usize,
+    widths: &[usize],
+    defaults: &[(usize, usize)],
+) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut sparse: Vec<usize> = (0..widths.len())
+        .filter(|&f| defaults[f].1 * 2 <= rows)
+        .collect();
+    sparse.sort_by_key(|&f| (usize::MAX - defaults[f].1, f));
+    // Per bundle: its width so far and which rows are taken.
+    let mut bundled: Vec<(usize, Vec<bool>, Vec<usize>)> = Vec::new();
+    for f in (0..widths.len()).filter(|f| !sparse.contains(f)) {
+        groups.push(vec![f]);
+    }
+    for f in sparse {
+        let (default, _) = defaults[f];
+        let column = &bins[f * rows..(f + 1) * rows];
+        let fits = |(width, taken, _): &&mut (usize, Vec<bool>, Vec<usize>)| {
+            *width + widths[f] <= 256
+                && column
+                    .iter()
+                    .zip(taken.iter())
+                    .all(|(&b, &t)| !t || usize::from(b) == default)
+        };
+        let at = match bundled.iter_mut().find(fits) {
+            Some(found) => found,
+            None => {
+                bundled.push((1, vec![false; rows], Vec::new()));
+                bundled.last_mut().expect("just pushed")
+            }
+        };
+        at.0 += widths[f];
+        for (t, &b) in at.1.iter_mut().zip(column) {
+            *t |= usize::from(b) != default;
+        }
+        at.2.push(f);
+    }
+    groups.extend(bundled.into_iter().map(|(_, _, features)| features));
+    groups
+}
+
+/// Upper edges of at most [`MAX_BINS`] bins over the non-missing values:
+/// one bin per distinct value when they are few, otherwise bins of about
+/// equal row counts that never split a value. Edges lie halfway between
+/// neighbouring values, as LightGBM's do.
+pub(crate) fn quantile_edges(column: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut distinct: Vec<(f64, usize)> = Vec::new();
+    for v in sorted.iter().copied() {
+        match distinct.last_mut() {
+            Some((last, n)) if *last == v => *n += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    let mut edges = Vec::new();
+    let mut seen = 0;
+    for pair in distinct.windows(2) {
+        let ((lower, n), (upper, _)) = (pair[0], pair[1]);
+        seen += n;
+        let bins_so_far = edges.len() + 1;
+        if distinct.len() <= MAX_BINS || seen * MAX_BINS >= bins_so_far * sorted.len() {
+            edges.push(midpoint(lower, upper));
+            if edges.len() == MAX_BINS - 1 {
+                break;
+            }
+        }
+    }
+    edges
+}
+
+/// A value strictly between `lower` and `upper` when one exists, `lower`
+/// otherwise, and finite so it survives JSON.
+fn midpoint(lower: f64, upper: f64) -> f64 {
+    let mid = lower / 2.0 + upper / 2.0;
+    let mid = if mid >= upper { lower } else { mid };
+    mid.clamp(f64::MIN, f64::MAX)
+}
+
+/// One histogram bin: the gradient and hessian sums of its rows (for the
+/// CART tree: the labels and the weights), and their count.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stat {
+    pub(crate) g: f64,
+    pub(crate) h: f64,
+    pub(crate) n: u32,
+}
+
+impl Stat {
+    pub(crate) fn add(&mut self, other: Stat) {
+        self.g += other.g;
+        self.h += other.h;
+        self.n += other.n;
+    }
+
+    pub(crate) fn add_row(&mut self, g: f64, h: f64) {
+        self.g += g;
+        self.h += h;
+        self.n += 1;
+    }
+
+    pub(crate) fn minus(self, other: Stat) -> Stat {
+        Stat {
+            g: self.g - other.g,
+            h: self.h - other.h,
+            n: self.n - other.n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_values_are_cut_into_at_most_255_bins() {
+        let column: Vec<f64> = (0..10_000).map(|i| f64::from(i % 1_000)).collect();
+        let edges = quantile_edges(&column);
+        assert!(
+            edges.len() < MAX_BINS && edges.len() > 200,
+            "{}",
+            edges.len()
+        );
+        assert!(edges.windows(2).all(|w| w[0] < w[1]));
+        let few = quantile_edges(&[3.0, 1.0, f64::NAN, 2.0, 1.0]);
+        assert_eq!(few, vec![1.5, 2.5]);
+    }
+}
