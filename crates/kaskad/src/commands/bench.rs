@@ -65,16 +65,16 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         "auc": roc_auc(&test_y, &scores),
     });
     if args.json {
-        println!("{report}");
+        outln!("{report}")?;
     } else {
-        println!(
+        outln!(
             "{} on {variant}: fit {fit_seconds:.3} s on {} rows, predict {predict_seconds:.3} s on {} rows, AUC {:.4}, peak RSS {:.1} MiB",
             crate::pipeline::describe_params(&params),
             train_x.n_rows(),
             test_x.n_rows(),
             report["auc"].as_f64().unwrap_or(f64::NAN),
             peak_rss_bytes() as f64 / (1024.0 * 1024.0)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -181,14 +181,14 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if args.json {
-        println!("{}", json!(report));
+        outln!("{}", json!(report))?;
     } else {
-        println!(
+        outln!(
             "model              variant    batch  ms/batch      rows/s  model rows/s      bytes  model bytes     AUC  precision  recall      F1  max |Δscore|"
-        );
+        )?;
         for v in &report {
             let number = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
-            println!(
+            outln!(
                 "{:<18} {:<9} {:>6} {:>9.4} {:>11.0} {:>13.0} {:>10} {:>12} {:>7.4} {:>10.4} {:>7.4} {:>7.4} {:>13}",
                 v["model"].as_str().unwrap_or(""),
                 v["variant"].as_str().unwrap_or(""),
@@ -205,7 +205,7 @@ pub fn variants(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 v["score_change_max"]
                     .as_f64()
                     .map_or("—".to_string(), |c| format!("{c:.4}")),
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -366,15 +366,15 @@ pub fn single(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::Value::Array(report));
+        outln!("{}", serde_json::Value::Array(report))?;
     } else {
-        println!(
+        outln!(
             "{model} ({}), one application per call, {rows} applications:",
             record.algorithm
-        );
-        println!("path            µs/application  applications/s");
+        )?;
+        outln!("path            µs/application  applications/s")?;
         for (path, seconds) in &paths {
-            println!("{path:<15} {:>14.3} {:>15.0}", seconds * 1e6, 1.0 / seconds);
+            outln!("{path:<15} {:>14.3} {:>15.0}", seconds * 1e6, 1.0 / seconds)?;
         }
     }
     Ok(ExitCode::SUCCESS)

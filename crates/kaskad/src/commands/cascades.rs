@@ -59,7 +59,7 @@ pub fn apply(args: &CascadesApplyArgs) -> anyhow::Result<ExitCode> {
         "stored cascade {name} version {version} ({} modules)",
         cascade.modules().len()
     );
-    println!("{name}@{version}");
+    outln!("{name}@{version}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -68,10 +68,10 @@ pub fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
     home.options()?;
     let cascades = home.catalog()?.cascades()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&cascades)?);
+        outln!("{}", serde_json::to_string_pretty(&cascades)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<32} {:<20}  output", "cascade", "created");
+    outln!("{:<32} {:<20}  output", "cascade", "created")?;
     for c in &cascades {
         let outputs: Vec<&str> = c
             .definition
@@ -79,12 +79,12 @@ pub fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
             .and_then(Value::as_object)
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<32} {:<20}  {}",
             format!("{}@{}", c.name, c.version),
             c.created_at,
             outputs.join(", ")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -116,7 +116,7 @@ pub fn run(args: &CascadesRunArgs) -> anyhow::Result<ExitCode> {
     match result {
         Ok(result) => {
             let answer = cascade_answer(&label, &result, true);
-            println!("{}", serde_json::to_string_pretty(&answer)?);
+            outln!("{}", serde_json::to_string_pretty(&answer)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

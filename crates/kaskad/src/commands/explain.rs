@@ -93,9 +93,9 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         out["application"] = application(artifact, file, args.row)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        print_text(&out);
+        print_text(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -332,27 +332,27 @@ fn render_tree(
     }
 }
 
-fn print_text(out: &Value) {
-    println!(
+fn print_text(out: &Value) -> std::io::Result<()> {
+    outln!(
         "{} ({})",
         out["model"].as_str().unwrap_or(""),
         out["algorithm"].as_str().unwrap_or("")
-    );
+    )?;
     let e = &out["explanation"];
     if let Some(text) = e["structure"].as_str() {
-        print!("{text}");
+        out!("{text}")?;
     } else {
-        println!("{}", serde_json::to_string_pretty(e).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(e).unwrap_or_default())?;
     }
     let a = &out["application"];
     if a.is_null() {
-        return;
+        return Ok(());
     }
-    println!(
+    outln!(
         "row {}: score {:.4}",
         a["row"],
         a["score"].as_f64().unwrap_or(f64::NAN)
-    );
+    )?;
     let reasons: Vec<String> = a["reasons"]
         .as_array()
         .into_iter()
@@ -365,25 +365,27 @@ fn print_text(out: &Value) {
             )
         })
         .collect();
-    println!(
+    outln!(
         "reasons (raised the score, strongest first): {}",
         if reasons.is_empty() {
             "none".to_string()
         } else {
             reasons.join(", ")
         }
-    );
+    )?;
     let Some(neighbours) = a["neighbours"].as_array() else {
-        return;
+        return Ok(());
     };
-    println!(
+    outln!(
         "{} nearest kept training rows (encoded; the model keeps no raw values):",
         neighbours.len()
-    );
-    println!(
+    )?;
+    outln!(
         "  {:>8} {:>9} {:>7}  most different (application vs neighbour)",
-        "kept row", "distance", "default"
-    );
+        "kept row",
+        "distance",
+        "default"
+    )?;
     for n in neighbours {
         let differences: Vec<String> = n["differences"]
             .as_array()
@@ -403,12 +405,13 @@ fn print_text(out: &Value) {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "  {:>8} {:>9.4} {:>7}  {}",
             n["kept_row"].as_u64().unwrap_or_default(),
             n["distance"].as_f64().unwrap_or(f64::NAN),
             if n["default"] == true { "yes" } else { "no" },
             differences.join("; ")
-        );
+        )?;
     }
+    Ok(())
 }

@@ -24,7 +24,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             "{}@{} (imported ONNX) written as it was imported",
             record.name, record.version
         );
-        println!("{}", args.out.display());
+        outln!("{}", args.out.display())?;
         return Ok(ExitCode::SUCCESS);
     };
     kaskad_onnx::export_to(artifact, &args.out)
@@ -37,6 +37,6 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         artifact.input_columns().len(),
         kaskad_onnx::OUTPUT
     );
-    println!("{}", args.out.display());
+    outln!("{}", args.out.display())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -90,6 +90,6 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         model.input_columns().len(),
         if aliases.is_empty() { "" } else { "; champion" }
     );
-    println!("{}@{version}", args.name);
+    outln!("{}@{version}", args.name)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -54,7 +54,7 @@ pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
         peak_rss_bytes: peak_rss_bytes(),
     })?;
     eprintln!("{model}: scored {rows} rows in {:.1} ms", seconds * 1e3);
-    println!("{}", out.display());
+    outln!("{}", out.display())?;
     Ok(ExitCode::SUCCESS)
 }
 

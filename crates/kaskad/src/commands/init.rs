@@ -53,6 +53,6 @@ pub fn run(args: &InitArgs) -> anyhow::Result<ExitCode> {
         meta.rows.div_ceil(args.batch_rows),
         args.batch_rows
     );
-    println!("{}", home.config_path().display());
+    outln!("{}", home.config_path().display())?;
     Ok(ExitCode::SUCCESS)
 }

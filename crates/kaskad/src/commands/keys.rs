@@ -17,6 +17,6 @@ pub fn create(args: &KeysCreateArgs) -> anyhow::Result<ExitCode> {
         "created a key with role {}; it is shown only now (the catalog keeps its hash)",
         role.as_str()
     );
-    println!("{}", key.key);
+    outln!("{}", key.key)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,7 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
         let width = batches
             .iter()
@@ -32,19 +32,29 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
             .max()
             .unwrap_or(0)
             .max("origin".len());
-        println!(
+        outln!(
             "{:>4}  {:<width$} {:>7} {:>4}  {:<22} {:<9}",
-            "id", "origin", "rows", "cols", "time range", "processed"
-        );
+            "id",
+            "origin",
+            "rows",
+            "cols",
+            "time range",
+            "processed"
+        )?;
         for b in &batches {
             let range = b
                 .time_range
                 .as_ref()
                 .map_or(String::new(), |(a, z)| format!("{a} … {z}"));
-            println!(
+            outln!(
                 "{:>4}  {:<width$} {:>7} {:>4}  {:<22} {:<9}",
-                b.id, b.origin, b.rows, b.columns, range, b.processed
-            );
+                b.id,
+                b.origin,
+                b.rows,
+                b.columns,
+                range,
+                b.processed
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -55,7 +65,7 @@ pub fn searches(args: &ListArgs) -> anyhow::Result<ExitCode> {
     home.options()?;
     let searches = home.catalog()?.searches()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&searches)?);
+        outln!("{}", serde_json::to_string_pretty(&searches)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let auc = |a: Option<f64>| a.map_or("-".into(), |x| format!("{x:.4}"));
@@ -65,7 +75,7 @@ pub fn searches(args: &ListArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(name, value)| format!("{name}={value:.3}"))
             .collect();
-        println!(
+        outln!(
             "run {} (batch {}), budget {}: {}",
             s.run_id,
             s.batch_id.map_or("-".into(), |b| b.to_string()),
@@ -75,13 +85,18 @@ pub fn searches(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 s.budget.to_string()
             },
             features.join(" ")
-        );
-        println!(
+        )?;
+        outln!(
             "  {:>3} {:<6} {:<7} {:>9} {:>8} {:>7}  params",
-            "#", "family", "variant", "predicted", "CV AUC", "sd"
-        );
+            "#",
+            "family",
+            "variant",
+            "predicted",
+            "CV AUC",
+            "sd"
+        )?;
         for (position, c) in s.candidates.iter().enumerate() {
-            println!(
+            outln!(
                 "  {:>3} {:<6} {:<7} {:>9} {:>8} {:>7}  {}",
                 position + 1,
                 c.family,
@@ -94,7 +109,7 @@ pub fn searches(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 },
                 auc(c.cv_auc_sd),
                 c.params
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -105,12 +120,17 @@ pub fn models(args: &ListArgs) -> anyhow::Result<ExitCode> {
     home.options()?;
     let versions = home.catalog()?.versions(None)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&versions)?);
+        outln!("{}", serde_json::to_string_pretty(&versions)?)?;
     } else {
-        println!(
+        outln!(
             "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} params",
-            "model", "algo", "AUC", "Gini", "KS", "aliases"
-        );
+            "model",
+            "algo",
+            "AUC",
+            "Gini",
+            "KS",
+            "aliases"
+        )?;
         for v in &versions {
             let metric = |k: &str| {
                 v.metrics
@@ -125,7 +145,7 @@ pub fn models(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 (Some(variant), None) => format!("  ({variant})"),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "{:<24} {:<6} {:>8} {:>8} {:>8}  {:<12} {}{derived}",
                 format!("{}@{}", v.name, v.version),
                 v.algorithm,
@@ -134,7 +154,7 @@ pub fn models(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 metric("ks"),
                 v.aliases.join(","),
                 v.params
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -111,7 +111,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<ExitCode> {
         check.mean_change,
         check.max_change,
     );
-    println!("{}@{version}", record.name);
+    outln!("{}@{version}", record.name)?;
     Ok(ExitCode::SUCCESS)
 }
 

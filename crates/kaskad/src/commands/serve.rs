@@ -45,7 +45,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
         // The address alone on stdout, flushed, so that scripts and tests
         // started with port 0 learn where to connect.
-        println!("{bound}");
+        outln!("{bound}")?;
         std::io::stdout().flush()?;
         kaskad_serve::serve(config, listener, shutdown_signal()).await?;
         eprintln!("stopped");

@@ -59,7 +59,7 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
     let path = dir.join(format!("summary-{}.html", now.replace([':', '-'], "")));
     write_atomic(&path, html.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("{}", path.display());
+    outln!("{}", path.display())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -90,6 +90,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     eprintln!("training {}", describe_params(&params));
     let (reference, detail) = pipeline.train_one(params, args.promote, &recipe)?;
     eprintln!("{detail}");
-    println!("{reference}");
+    outln!("{reference}")?;
     Ok(ExitCode::SUCCESS)
 }

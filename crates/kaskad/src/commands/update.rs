@@ -11,16 +11,16 @@ use crate::progress;
 pub fn run(args: &UpdateArgs) -> anyhow::Result<ExitCode> {
     match update(args) {
         Ok(true) => {
-            println!("true");
+            outln!("true")?;
             Ok(ExitCode::SUCCESS)
         }
         Ok(false) => {
-            println!("false");
+            outln!("false")?;
             Ok(ExitCode::FAILURE)
         }
         Err(error) => {
             eprintln!("error: {error:#}");
-            println!("false");
+            outln!("false")?;
             Ok(ExitCode::FAILURE)
         }
     }

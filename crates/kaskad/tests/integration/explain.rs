@@ -76,6 +76,26 @@ fn explanations_read_in_raw_units_and_points() {
             );
         }
     }
+
+    // `kaskad models explain | head`: the reader leaves before the text is
+    // written, and the command ends quietly instead of panicking.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kaskad"))
+        .args([
+            "models",
+            "explain",
+            "--home",
+            h,
+            "--model",
+            "default_risk@2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
 #[test]
