@@ -716,33 +716,45 @@ impl Catalog {
         new: &NewVersion,
         aliases: &[&str],
     ) -> Result<(), RegistryError> {
+        self.register_all(&[(version, new, aliases)])
+    }
+
+    /// Registers several versions, each with its aliases, in one transaction:
+    /// an `update` killed or failing halfway registers none of its candidates
+    /// rather than some, so resuming the batch does not leave orphans.
+    pub fn register_all(
+        &mut self,
+        versions: &[(i64, &NewVersion, &[&str])],
+    ) -> Result<(), RegistryError> {
         let path = self.path.clone();
         let err = |source| RegistryError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO versions (name, version, algorithm, params, metrics, cv_auc, trained_on,
-                 artifact_path, run_id, train_seconds, peak_rss_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                new.name,
-                version,
-                new.algorithm,
-                new.params.to_string(),
-                new.metrics.to_string(),
-                new.cv_auc,
-                serde_json::to_string(&new.trained_on).unwrap_or_else(|_| "[]".into()),
-                new.artifact_path.display().to_string(),
-                new.run_id,
-                new.train_seconds,
-                new.peak_rss_bytes as i64,
-            ],
-        )
-        .map_err(err)?;
-        for alias in aliases {
-            set_alias_in(&tx, &new.name, alias, version).map_err(err)?;
+        for &(version, new, aliases) in versions {
+            tx.execute(
+                "INSERT INTO versions (name, version, algorithm, params, metrics, cv_auc, trained_on,
+                     artifact_path, run_id, train_seconds, peak_rss_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    new.name,
+                    version,
+                    new.algorithm,
+                    new.params.to_string(),
+                    new.metrics.to_string(),
+                    new.cv_auc,
+                    serde_json::to_string(&new.trained_on).unwrap_or_else(|_| "[]".into()),
+                    new.artifact_path.display().to_string(),
+                    new.run_id,
+                    new.train_seconds,
+                    new.peak_rss_bytes as i64,
+                ],
+            )
+            .map_err(err)?;
+            for alias in aliases {
+                set_alias_in(&tx, &new.name, alias, version).map_err(err)?;
+            }
         }
         tx.commit().map_err(err)
     }
@@ -1387,6 +1399,26 @@ mod tests {
             c.runs().unwrap()[1].failed_stage.as_deref(),
             Some("interrupted")
         );
+    }
+
+    #[test]
+    fn registering_several_versions_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("k.db")).unwrap();
+        c.register(1, &version("m"), &["champion"]).unwrap();
+        let (two, three) = (version("m"), version("m"));
+        // The second entry repeats version 1, so the whole batch is refused:
+        // version 2 is not left behind and the champion does not move.
+        assert!(
+            c.register_all(&[(2, &two, &["champion"]), (1, &three, &[])])
+                .is_err()
+        );
+        assert_eq!(c.next_version("m").unwrap(), 2);
+        assert_eq!(c.resolve("m@champion").unwrap().version, 1);
+        c.register_all(&[(2, &two, &[]), (3, &three, &["champion"])])
+            .unwrap();
+        assert_eq!(c.next_version("m").unwrap(), 4);
+        assert_eq!(c.resolve("m@champion").unwrap().version, 3);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! the catalog row that refers to it, and a batch counts as processed only
 //! when its run is closed as successful. A process killed anywhere leaves a
 //! batch that is either unknown (collected again) or stored but unprocessed
-//! (resumed by the next `update`).
+//! (resumed by the next `update`). The candidates of a batch are registered
+//! together in one transaction, so a resumed batch finds none of them.
 
 use std::path::Path;
 use std::time::Instant;
@@ -1066,8 +1067,10 @@ impl Pipeline<'_> {
             .map(|(i, _)| i);
         let mut promoted = None;
         let mut lines = Vec::new();
+        let mut registrations = Vec::new();
+        let first_version = self.catalog.next_version(&name).map_err(|e| err(&e))?;
         for (i, mut candidate) in candidates.into_iter().enumerate() {
-            let version = self.catalog.next_version(&name).map_err(|e| err(&e))?;
+            let version = first_version + i as i64;
             candidate.artifact.version = version;
             let auc = candidate.metrics.auc;
             let promote = match promotion {
@@ -1126,9 +1129,7 @@ impl Pipeline<'_> {
                 peak_rss_bytes: peak_rss_bytes(),
             };
             let aliases: &[&str] = if promote { &["champion"] } else { &[] };
-            self.catalog
-                .register(version, &new, aliases)
-                .map_err(|e| err(&e))?;
+            registrations.push((version, new, aliases));
             lines.push(format!(
                 "{name}@{version} {} ({}) hold-out AUC {auc:.4}",
                 candidate.params.algorithm(),
@@ -1138,6 +1139,13 @@ impl Pipeline<'_> {
                 promoted = Some(format!("{name}@{version}"));
             }
         }
+        let registrations: Vec<_> = registrations
+            .iter()
+            .map(|(version, new, aliases)| (*version, new, *aliases))
+            .collect();
+        self.catalog
+            .register_all(&registrations)
+            .map_err(|e| err(&e))?;
         let verdict = match (&promoted, champion_auc) {
             (Some(p), Some((v, a))) => {
                 format!("{p} promoted over {name}@{v} (AUC {a:.4} on the same hold-out)")
