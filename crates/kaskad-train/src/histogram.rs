@@ -10,6 +10,9 @@ use kaskad_prepare::Matrix;
 pub(crate) const MAX_BINS: usize = 255;
 /// Nodes with fewer rows build their histogram on one thread.
 const PARALLEL_ROWS: usize = 20_000;
+/// Columns binning copies out of the row-major matrix per pass over it:
+/// one cache line of `f64`s.
+const COLUMNS_PER_PASS: usize = 8;
 
 /// The fitting rows cut into bins: per feature, value bins `0..=edges.len()`
 /// and the NaN bin `edges.len() + 1`.
@@ -54,12 +57,26 @@ impl Binned {
     pub(crate) fn with_bundling(x: &Matrix, rows: usize, bundle: bool) -> Self {
         let mut edges = Vec::with_capacity(x.cols);
         let mut bins = Vec::with_capacity(rows * x.cols);
-        let mut column = Vec::with_capacity(rows);
+        let mut block: Vec<Vec<f64>> = (0..COLUMNS_PER_PASS.min(x.cols))
+            .map(|_| Vec::with_capacity(rows))
+            .collect();
         let mut defaults = Vec::with_capacity(x.cols);
         for f in 0..x.cols {
-            column.clear();
-            column.extend((0..rows).map(|i| x.data[i * x.cols + f]));
-            let cut = quantile_edges(&column);
+            // Columns are copied out of the row-major matrix a few at a
+            // time, in one pass: a pass per column would read every cache
+            // line of the matrix once per column.
+            let in_block = f % COLUMNS_PER_PASS;
+            if in_block == 0 {
+                let width = block.len().min(x.cols - f);
+                block.iter_mut().for_each(Vec::clear);
+                for row in x.data.chunks_exact(x.cols).take(rows) {
+                    for (column, &v) in block.iter_mut().zip(&row[f..f + width]) {
+                        column.push(v);
+                    }
+                }
+            }
+            let column = &block[in_block];
+            let cut = quantile_edges(column);
             let nan_bin = (cut.len() + 1) as u8;
             let mut counts = vec![0usize; cut.len() + 2];
             bins.extend(column.iter().map(|&v| {
@@ -314,8 +331,14 @@ fn bundles(
 /// equal row counts that never split a value. Edges lie halfway between
 /// neighbouring values, as LightGBM's do.
 pub(crate) fn quantile_edges(column: &[f64]) -> Vec<f64> {
+    if let Some(distinct) = few_distinct(column) {
+        return distinct
+            .windows(2)
+            .map(|pair| midpoint(pair[0], pair[1]))
+            .collect();
+    }
     let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for v in sorted.iter().copied() {
         match distinct.last_mut() {
@@ -337,6 +360,32 @@ pub(crate) fn quantile_edges(column: &[f64]) -> Vec<f64> {
         }
     }
     edges
+}
+
+/// The sorted distinct non-missing values of `column` when there are at
+/// most [`MAX_BINS`] (one-hot levels, flags, small counts), found without
+/// sorting the column.
+fn few_distinct(column: &[f64]) -> Option<Vec<f64>> {
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut last = f64::NAN;
+    for &v in column {
+        // Runs of one value are common (sparse flags, rows in time order).
+        if v == last || v.is_nan() {
+            continue;
+        }
+        last = v;
+        if let Err(at) = distinct.binary_search_by(|d| d.total_cmp(&v)) {
+            // -0.0 and 0.0 are one value, as `==` says.
+            if distinct.get(at).is_some_and(|&d| d == v) || (at > 0 && distinct[at - 1] == v) {
+                continue;
+            }
+            if distinct.len() == MAX_BINS {
+                return None;
+            }
+            distinct.insert(at, v);
+        }
+    }
+    Some(distinct)
 }
 
 /// A value strictly between `lower` and `upper` when one exists, `lower`
@@ -394,5 +443,30 @@ mod tests {
         assert!(edges.windows(2).all(|w| w[0] < w[1]));
         let few = quantile_edges(&[3.0, 1.0, f64::NAN, 2.0, 1.0]);
         assert_eq!(few, vec![1.5, 2.5]);
+    }
+
+    #[test]
+    fn few_distinct_values_get_an_edge_between_each_pair() {
+        // Unsorted, with runs, NaN and both zeros: found without sorting,
+        // the edges are those of the sorted distinct values.
+        let column = [2.0, 2.0, -0.0, f64::NAN, 7.0, 0.0, -1.0, 2.0, f64::NAN];
+        assert_eq!(quantile_edges(&column), vec![-0.5, 1.0, 4.5]);
+        // 255 distinct values still get one bin each; 256 are cut by quantiles.
+        let spread = |n: usize| -> Vec<f64> { (0..n).rev().map(|i| i as f64 * 0.5).collect() };
+        let each = quantile_edges(&spread(255));
+        assert_eq!(each.len(), 254);
+        assert!(
+            each.iter()
+                .enumerate()
+                .all(|(i, &e)| e == i as f64 * 0.5 + 0.25)
+        );
+        // Counted: with most rows at one value, 255 distinct values keep
+        // every boundary, 256 only those between quantiles.
+        let mut heavy = spread(254);
+        heavy.extend([1_000.0; 10_000]);
+        assert_eq!(quantile_edges(&heavy).len(), 254);
+        heavy.push(-1.0);
+        let cut = quantile_edges(&heavy);
+        assert!(cut.len() < 10, "{}", cut.len());
     }
 }

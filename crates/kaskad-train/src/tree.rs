@@ -1,14 +1,20 @@
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
+use crate::histogram::{Binned, MAX_BINS, Stat};
 use crate::shap::{ShapTree, tree_shap};
 
 /// A CART classification tree grown with Gini impurity.
 ///
-/// Split search runs on histograms: each feature is cut into at most
-/// [`MAX_BINS`] bins once (midpoints between distinct values when there are
-/// few, quantiles otherwise), so a node costs one pass over its rows per
-/// feature instead of a sort. A row goes left when `x[feature] <= threshold`.
+/// Split search runs on histograms of class counts, with the boosted
+/// trees' binned data (the `histogram` module): each feature is cut once
+/// into at most [`MAX_BINS`] bins (one per distinct value when there are
+/// few, quantiles otherwise; thresholds halfway between neighbouring
+/// values), exclusive features (one-hot levels, missing flags) share a
+/// histogram group, and of two children only the smaller one's histogram
+/// is counted from its rows: the larger one's is the parent's minus it.
+/// A row goes left when `x[feature] <= threshold`, so a missing (NaN)
+/// value goes right.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionTree {
     /// Node 0 is the root.
@@ -34,95 +40,54 @@ pub enum Node {
     },
 }
 
-const MAX_BINS: usize = 256;
-
-/// The training data cut into bins, column by column.
-struct Binned {
-    /// `edges[f][j]`: the threshold between bin `j` and bin `j + 1`.
-    edges: Vec<Vec<f64>>,
-    /// `bins[f][row]`; at most 255 edges, so a bin fits a byte.
-    bins: Vec<Vec<u8>>,
-}
-
-impl Binned {
-    fn new(x: &Matrix) -> Self {
-        let mut edges = Vec::with_capacity(x.cols);
-        let mut bins = Vec::with_capacity(x.cols);
-        // One pass to column-major: strided reads per feature would walk the
-        // whole row-major matrix once per column.
-        let mut columns = vec![Vec::with_capacity(x.rows); x.cols];
-        for i in 0..x.rows {
-            for (column, &v) in columns.iter_mut().zip(x.row(i)) {
-                column.push(v);
-            }
-        }
-        for column in columns {
-            let cut: Vec<f64> = match few_distinct(&column) {
-                Some(distinct) => distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect(),
-                None => {
-                    let mut sorted = column.clone();
-                    sorted.sort_unstable_by(f64::total_cmp);
-                    let mut cut: Vec<f64> = (1..MAX_BINS)
-                        .map(|k| sorted[k * sorted.len() / MAX_BINS])
-                        .collect();
-                    cut.dedup();
-                    cut
-                }
-            };
-            bins.push(
-                column
-                    .iter()
-                    .map(|v| cut.partition_point(|e| e < v) as u8)
-                    .collect(),
-            );
-            edges.push(cut);
-        }
-        Self { edges, bins }
-    }
-}
-
-/// The sorted distinct values of `column` when there are fewer than
-/// [`MAX_BINS`] of them (one-hot flags, codes, small counts), found without
-/// sorting the whole column.
-fn few_distinct(column: &[f64]) -> Option<Vec<f64>> {
-    let mut distinct: Vec<f64> = Vec::new();
-    for &v in column {
-        if !distinct.contains(&v) {
-            if distinct.len() == MAX_BINS - 1 {
-                return None;
-            }
-            distinct.push(v);
-        }
-    }
-    distinct.sort_unstable_by(f64::total_cmp);
-    Some(distinct)
-}
-
 struct Grower<'a> {
     binned: &'a Binned,
-    y: &'a [u8],
+    /// 1.0 for the positive class, per row.
+    labels: Vec<f64>,
+    /// Every row weighs 1: the histograms' hessian slot.
+    weights: Vec<f64>,
     max_depth: usize,
     min_samples_leaf: usize,
+    /// Row indices grouped by node, ascending within a node.
+    order: Vec<u32>,
+    scratch: Vec<u32>,
+    /// A node's labels in `order`, so histogram building reads them in sequence.
+    leaf_labels: Vec<f64>,
+    /// A zeroed histogram that histogram building uses alongside.
+    spare: Vec<Stat>,
+    /// Histograms no node holds.
+    pool: Vec<Vec<Stat>>,
+    threads: usize,
     nodes: Vec<Node>,
 }
 
 struct BestSplit {
     feature: usize,
+    /// The last value bin that goes left.
     bin: usize,
     impurity: f64,
+    left: Stat,
 }
 
 impl DecisionTree {
     pub fn fit(x: &Matrix, y: &[u8], max_depth: usize, min_samples_leaf: usize) -> Self {
-        let binned = Binned::new(x);
+        let binned = Binned::new(x, x.rows);
+        let labels: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v == 1))).collect();
         let mut grower = Grower {
             binned: &binned,
-            y,
+            labels,
+            weights: vec![1.0; x.rows],
             max_depth,
             min_samples_leaf: min_samples_leaf.max(1),
+            order: (0..x.rows as u32).collect(),
+            scratch: Vec::with_capacity(x.rows),
+            leaf_labels: Vec::with_capacity(x.rows),
+            spare: vec![Stat::default(); binned.bins_total],
+            pool: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
             nodes: Vec::new(),
         };
-        grower.grow((0..x.rows).collect(), 0);
+        grower.grow_root();
         Self {
             nodes: grower.nodes,
         }
@@ -213,40 +178,104 @@ impl ShapTree for DecisionTree {
 }
 
 /// Sum over both children of `2·pos·neg/n`: the Gini impurity weighted by size.
-fn weighted_gini(n: usize, pos: usize) -> f64 {
+fn weighted_gini(n: usize, pos: f64) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    2.0 * pos as f64 * (n - pos) as f64 / n as f64
+    2.0 * pos * (n as f64 - pos) / n as f64
 }
 
 impl Grower<'_> {
-    /// Grows the subtree over `rows`, returning its node index.
-    fn grow(&mut self, rows: Vec<usize>, depth: usize) -> usize {
-        let samples = rows.len();
-        let positives = rows.iter().filter(|&&r| self.y[r] == 1).count();
-        let probability = positives as f64 / samples.max(1) as f64;
+    fn grow_root(&mut self) {
+        let rows = self.order.len();
+        let sum = self.labels.iter().fold(Stat::default(), |mut s, &label| {
+            s.add_row(label, 1.0);
+            s
+        });
+        let hist = self.splittable(sum, 0).then(|| {
+            let mut hist = self.take_hist();
+            self.build_hist(&mut hist, 0, rows);
+            hist
+        });
+        self.grow(0..rows, 0, sum, hist);
+    }
+
+    /// Whether a node of these sums at `depth` may still be split.
+    fn splittable(&self, sum: Stat, depth: usize) -> bool {
+        let pure = sum.g == 0.0 || sum.g == f64::from(sum.n);
+        depth < self.max_depth && !pure && sum.n as usize >= 2 * self.min_samples_leaf
+    }
+
+    /// Grows the subtree over the rows `order[rows]`, whose sums are `sum`
+    /// and whose histogram is `hist` when the node may be split; returns
+    /// its node index. Nodes are numbered depth first, left before right.
+    fn grow(
+        &mut self,
+        rows: std::ops::Range<usize>,
+        depth: usize,
+        sum: Stat,
+        hist: Option<Vec<Stat>>,
+    ) -> usize {
+        let samples = sum.n as usize;
+        let probability = sum.g / f64::from(sum.n.max(1));
         let at = self.nodes.len();
         self.nodes.push(Node::Leaf {
             samples,
             probability,
         });
-        let pure = positives == 0 || positives == samples;
-        if depth >= self.max_depth || pure || samples < 2 * self.min_samples_leaf {
-            return at;
-        }
-        let Some(best) = self.best_split(&rows, positives) else {
+        let Some(mut hist) = hist else {
             return at;
         };
-        let feature_bins = &self.binned.bins[best.feature];
-        let (left_rows, right_rows): (Vec<usize>, Vec<usize>) = rows
-            .into_iter()
-            .partition(|&r| usize::from(feature_bins[r]) <= best.bin);
-        let left = self.grow(left_rows, depth + 1);
-        let right = self.grow(right_rows, depth + 1);
+        let Some(best) = self.best_split(&hist, sum) else {
+            self.pool.push(hist);
+            return at;
+        };
+        let mid = rows.start
+            + self.binned.partition(
+                &mut self.order[rows.clone()],
+                &mut self.scratch,
+                best.feature,
+                best.bin,
+                false,
+            );
+        let (left_sum, right_sum) = (best.left, sum.minus(best.left));
+        let (left_rows, right_rows) = (rows.start..mid, mid..rows.end);
+        let split_left = self.splittable(left_sum, depth + 1);
+        let split_right = self.splittable(right_sum, depth + 1);
+        // The smaller child's histogram is counted from its rows, the
+        // larger one's is the parent's minus it, in the parent's buffer.
+        let (left_hist, right_hist) = if split_left || split_right {
+            let left_is_smaller = left_rows.len() <= right_rows.len();
+            let small_rows = if left_is_smaller {
+                left_rows.clone()
+            } else {
+                right_rows.clone()
+            };
+            let mut small = self.take_hist();
+            self.build_hist(&mut small, small_rows.start, small_rows.end);
+            for (p, s) in hist.iter_mut().zip(&small) {
+                *p = p.minus(*s);
+            }
+            let (l, r) = if left_is_smaller {
+                (small, hist)
+            } else {
+                (hist, small)
+            };
+            (self.keep(l, split_left), self.keep(r, split_right))
+        } else {
+            self.pool.push(hist);
+            (None, None)
+        };
+        let left = self.grow(left_rows, depth + 1, left_sum, left_hist);
+        let right = self.grow(right_rows, depth + 1, right_sum, right_hist);
         self.nodes[at] = Node::Split {
             feature: best.feature,
-            threshold: self.binned.edges[best.feature][best.bin],
+            // When every value bin goes left only the missing rows go
+            // right: every number goes left.
+            threshold: self.binned.edges[best.feature]
+                .get(best.bin)
+                .copied()
+                .unwrap_or(f64::MAX),
             left,
             right,
             samples,
@@ -255,28 +284,60 @@ impl Grower<'_> {
         at
     }
 
-    fn best_split(&self, rows: &[usize], positives: usize) -> Option<BestSplit> {
-        let parent = weighted_gini(rows.len(), positives);
+    /// `hist` when its node will be split, else back to the pool.
+    fn keep(&mut self, hist: Vec<Stat>, needed: bool) -> Option<Vec<Stat>> {
+        if needed {
+            Some(hist)
+        } else {
+            self.pool.push(hist);
+            None
+        }
+    }
+
+    fn take_hist(&mut self) -> Vec<Stat> {
+        self.pool
+            .pop()
+            .unwrap_or_else(|| vec![Stat::default(); self.binned.bins_total])
+    }
+
+    fn build_hist(&mut self, hist: &mut [Stat], start: usize, end: usize) {
+        let rows = &self.order[start..end];
+        self.leaf_labels.clear();
+        self.leaf_labels
+            .extend(rows.iter().map(|&r| self.labels[r as usize]));
+        self.binned.build_hist(
+            rows,
+            &self.leaf_labels,
+            &self.weights[..rows.len()],
+            hist,
+            &mut self.spare,
+            self.threads,
+        );
+    }
+
+    /// The split with the lowest weighted Gini impurity below the parent's;
+    /// the first found among equals (features in order, thresholds
+    /// ascending). Missing values, in the last bin, always go right, as
+    /// `x <= threshold` sends them at scoring time.
+    fn best_split(&self, hist: &[Stat], sum: Stat) -> Option<BestSplit> {
+        let (n, positives) = (sum.n as usize, sum.g);
+        let parent = weighted_gini(n, positives);
         let mut best: Option<BestSplit> = None;
-        let mut counts = vec![0usize; MAX_BINS + 1];
-        let mut pos = vec![0usize; MAX_BINS + 1];
-        for (feature, edges) in self.binned.edges.iter().enumerate() {
-            if edges.is_empty() {
-                continue;
-            }
-            let bins = &self.binned.bins[feature];
-            counts[..=edges.len()].fill(0);
-            pos[..=edges.len()].fill(0);
-            for &r in rows {
-                let b = usize::from(bins[r]);
-                counts[b] += 1;
-                pos[b] += usize::from(self.y[r]);
-            }
-            let (mut left_n, mut left_pos) = (0, 0);
-            for bin in 0..edges.len() {
-                left_n += counts[bin];
-                left_pos += pos[bin];
-                let right_n = rows.len() - left_n;
+        let mut feature_hist = Vec::with_capacity(MAX_BINS + 2);
+        for feature in 0..self.binned.edges.len() {
+            self.binned
+                .feature_hist(feature, hist, sum, &mut feature_hist);
+            let value_bins = self.binned.edges[feature].len() + 1;
+            // All numbers left is a split only when some rows are missing.
+            let last = if feature_hist[value_bins].n == 0 {
+                value_bins - 1
+            } else {
+                value_bins
+            };
+            let mut left = Stat::default();
+            for (bin, stat) in feature_hist[..last].iter().enumerate() {
+                left.add(*stat);
+                let (left_n, right_n) = (left.n as usize, n - left.n as usize);
                 if left_n < self.min_samples_leaf {
                     continue;
                 }
@@ -284,13 +345,14 @@ impl Grower<'_> {
                     break;
                 }
                 let impurity =
-                    weighted_gini(left_n, left_pos) + weighted_gini(right_n, positives - left_pos);
+                    weighted_gini(left_n, left.g) + weighted_gini(right_n, positives - left.g);
                 if impurity < parent - 1e-12 && best.as_ref().is_none_or(|b| impurity < b.impurity)
                 {
                     best = Some(BestSplit {
                         feature,
                         bin,
                         impurity,
+                        left,
                     });
                 }
             }
@@ -436,7 +498,7 @@ mod tests {
     #[test]
     fn many_distinct_values_are_binned() {
         let (x, y) = crate::testdata::logistic(5_000, 7);
-        let binned = Binned::new(&x);
+        let binned = Binned::new(&x, x.rows);
         assert!(binned.edges[0].len() < MAX_BINS);
         let tree = DecisionTree::fit(&x, &y, 6, 20);
         let auc_proxy = tree
