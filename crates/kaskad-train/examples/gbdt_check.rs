@@ -4,7 +4,7 @@
 //! Both files have a header; the first column is the 0/1 label, the others
 //! are features, empty meaning missing. Prints one probability per test row
 //! on stdout, and the trees kept and the fit time (best of `repeats`) on
-//! stderr.
+//! stderr, with the time scoring the test rows took.
 //!
 //!     cargo run --release -p kaskad-train --example gbdt_check -- \
 //!         train.csv test.csv [n_trees learning_rate max_leaves min_samples_leaf [repeats]]
@@ -76,8 +76,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         model = Some(fitted);
     }
     let model = model.ok_or("no fit")?;
-    eprintln!("trees {} fit_seconds {best:.4}", model.trees.len());
+    let start = Instant::now();
     let p = model.predict_proba(&x_test);
+    eprintln!(
+        "trees {} fit_seconds {best:.4} predict_seconds {:.4}",
+        model.trees.len(),
+        start.elapsed().as_secs_f64()
+    );
     let out: Vec<String> = p.iter().map(|v| format!("{v:?}")).collect();
     println!("{}", out.join("\n"));
     Ok(())

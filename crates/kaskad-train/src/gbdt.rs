@@ -9,6 +9,7 @@ use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::flat_forest::FlatForest;
 use crate::histogram::{Binned, MAX_BINS, Stat};
 use crate::logistic::{sigmoid, softplus};
 use crate::shap::{ShapTree, tree_shap};
@@ -188,14 +189,11 @@ impl GradientBoosting {
         Ok(Self { base_score, trees })
     }
 
-    /// The raw score (log-odds) of every row.
+    /// The raw score (log-odds) of every row: `base_score` plus the sum of
+    /// the trees' leaf values in tree order (scored by a [`FlatForest`],
+    /// on two threads for large batches).
     pub fn raw_score(&self, x: &Matrix) -> Vec<f64> {
-        (0..x.rows)
-            .map(|i| {
-                let row = x.row(i);
-                self.base_score + self.trees.iter().map(|t| t.value[t.leaf(row)]).sum::<f64>()
-            })
-            .collect()
+        FlatForest::new(self).raw_scores(x)
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
@@ -322,7 +320,7 @@ impl BoostedTree {
         self.children[at] as usize + usize::from(!goes_left)
     }
 
-    fn leaf(&self, row: &[f64]) -> usize {
+    pub(crate) fn leaf(&self, row: &[f64]) -> usize {
         let mut at = 0;
         while self.children[at] != 0 {
             at = self.next(at, row);

@@ -15,6 +15,7 @@
 //! and the pipeline's job, not this crate's.
 
 mod error;
+mod flat_forest;
 mod gbdt;
 mod gradients;
 mod histogram;
@@ -34,6 +35,7 @@ use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 pub use error::TrainError;
+pub use flat_forest::FlatForest;
 pub use gbdt::{BoostedTree, GbdtParams, GradientBoosting};
 pub use knn::NearestNeighbours;
 pub use logistic::{LogisticRegression, sigmoid};
