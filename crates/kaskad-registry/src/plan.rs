@@ -6,10 +6,11 @@
 //!   weights (`slope · clamp(x) + offset` for a number) and every level's
 //!   encoding already multiplied out (one table per categorical column):
 //!   an application is a sum of one term per column, no feature vector.
-//! - **Tree and GBDT**: the nodes of every tree in one flat array (feature,
-//!   threshold, children, missing direction; a leaf holds its value),
-//!   traversed over blocks of rows tree by tree, so a block's features stay
-//!   in cache while the trees stream past.
+//! - **Tree**: its nodes in one flat array (feature, threshold, children;
+//!   a leaf holds its value).
+//! - **GBDT**: a [`FlatForest`]: every tree's nodes in one array, traversed
+//!   over blocks of rows tree by tree (a block's features stay in cache
+//!   while the trees stream past), eight branch-free descents at a time.
 //! - **Other families** (kNN, MLP and what may come): the features, then
 //!   the family's own kernel.
 //!
@@ -23,13 +24,9 @@ use std::sync::Arc;
 
 use kaskad_core::Frame;
 use kaskad_prepare::{Cell, EncoderView, Matrix, Preprocessor, RawColumn};
-use kaskad_train::{BoostedTree, DecisionTree, Model, Node, sigmoid};
+use kaskad_train::{DecisionTree, FlatForest, Model, Node, sigmoid};
 
 use crate::{ModelArtifact, Reason, RegistryError};
-
-/// Rows encoded and traversed together by the tree families: small enough
-/// for the block's features to stay in the first-level cache.
-const TREE_BLOCK: usize = 64;
 
 /// An artifact compiled for scoring; see the module documentation.
 #[derive(Debug)]
@@ -49,12 +46,8 @@ enum Compiled {
     },
     /// A CART tree: the leaf's value is the probability.
     Tree { nodes: Vec<FlatNode> },
-    /// Boosted trees: the probability of `base + Σ leaf values`.
-    Boosted {
-        base: f64,
-        nodes: Vec<FlatNode>,
-        roots: Vec<u32>,
-    },
+    /// Boosted trees: the probability of the forest's raw score.
+    Boosted(FlatForest),
     /// The family's own `predict_proba` on the features.
     Features,
 }
@@ -112,19 +105,7 @@ impl ScoringPlan {
             Model::Tree(tree) => Compiled::Tree {
                 nodes: flatten_tree(tree),
             },
-            Model::Gbdt(gbdt) => {
-                let mut nodes = Vec::new();
-                let roots = gbdt
-                    .trees
-                    .iter()
-                    .map(|tree| flatten_boosted(tree, &mut nodes))
-                    .collect();
-                Compiled::Boosted {
-                    base: gbdt.base_score,
-                    nodes,
-                    roots,
-                }
-            }
+            Model::Gbdt(gbdt) => Compiled::Boosted(FlatForest::new(gbdt)),
             _ => Compiled::Features,
         };
         let positions = artifact
@@ -184,18 +165,9 @@ impl ScoringPlan {
                     .map(|i| leaf_value(nodes, 0, x.row(i)))
                     .collect())
             }
-            Compiled::Boosted { base, nodes, roots } => {
+            Compiled::Boosted(forest) => {
                 let x = preprocessor.transform(frame)?;
-                let mut sums = vec![0.0; x.rows];
-                for (block, sums) in sums.chunks_mut(TREE_BLOCK).enumerate() {
-                    let first = block * TREE_BLOCK;
-                    for &root in roots {
-                        for (i, sum) in sums.iter_mut().enumerate() {
-                            *sum += leaf_value(nodes, root, x.row(first + i));
-                        }
-                    }
-                }
-                Ok(sums.into_iter().map(|s| sigmoid(base + s)).collect())
+                Ok(forest.raw_scores(&x).into_iter().map(sigmoid).collect())
             }
             Compiled::Features => {
                 let x = preprocessor.transform(frame)?;
@@ -220,13 +192,7 @@ impl ScoringPlan {
             preprocessor.encode_row(row, features)?;
             Ok(match &self.model {
                 Compiled::Tree { nodes } => leaf_value(nodes, 0, features),
-                Compiled::Boosted { base, nodes, roots } => {
-                    let sum: f64 = roots
-                        .iter()
-                        .map(|&root| leaf_value(nodes, root, features))
-                        .sum();
-                    sigmoid(base + sum)
-                }
+                Compiled::Boosted(forest) => sigmoid(forest.raw_score_row(features)),
                 Compiled::Linear { .. } | Compiled::Features => {
                     let x = Matrix {
                         rows: 1,
@@ -373,32 +339,6 @@ fn flatten_tree(tree: &DecisionTree) -> Vec<FlatNode> {
             },
         })
         .collect()
-}
-
-/// Appends `tree`'s nodes to `nodes`; returns its root.
-fn flatten_boosted(tree: &BoostedTree, nodes: &mut Vec<FlatNode>) -> u32 {
-    let root = nodes.len() as u32;
-    nodes.extend((0..tree.children.len()).map(|i| {
-        let left = tree.children[i];
-        if left == 0 {
-            FlatNode {
-                threshold: tree.value[i],
-                feature: LEAF,
-                left: 0,
-                right: 0,
-                missing_left: false,
-            }
-        } else {
-            FlatNode {
-                threshold: tree.threshold[i],
-                feature: tree.feature[i],
-                left: root + left,
-                right: root + left + 1,
-                missing_left: tree.missing_left[i],
-            }
-        }
-    }));
-    root
 }
 
 fn leaf_value(nodes: &[FlatNode], root: u32, row: &[f64]) -> f64 {

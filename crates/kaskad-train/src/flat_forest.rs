@@ -191,7 +191,7 @@ mod tests {
             ..GbdtParams::default()
         };
         let model = GradientBoosting::fit(&x, &y, &params).unwrap();
-        assert!(model.trees.len() > LANES && model.trees.len() % LANES != 0);
+        assert!(model.trees.len() > LANES && !model.trees.len().is_multiple_of(LANES));
         let forest = FlatForest::new(&model);
         let expected: Vec<f64> = (0..x.rows)
             .map(|i| {
