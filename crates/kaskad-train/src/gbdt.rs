@@ -27,6 +27,8 @@ const MIN_VALIDATION_EVENTS: usize = 100;
 /// The validation fold grows to [`MIN_VALIDATION_EVENTS`] at most up to this
 /// share of the rows (one in four); beyond, boosting runs without it.
 const MAX_VALIDATION_EVERY: usize = 4;
+/// Rows from which gradients (an `exp` each) are computed on two threads.
+const PARALLEL_GRADIENT_ROWS: usize = 20_000;
 /// LightGBM's `min_sum_hessian_in_leaf`: a near-pure leaf has a vanishing
 /// hessian, and its Newton step would be all regularization.
 const MIN_LEAF_HESSIAN: f64 = 1e-3;
@@ -419,10 +421,24 @@ impl<'a> Booster<'a> {
 
     /// Gradient and hessian of the log-loss in the raw score.
     fn gradients(&mut self, scores: &[f64], y: &[u8]) {
-        for (i, (&s, &label)) in scores.iter().zip(y).enumerate() {
-            let p = sigmoid(s);
-            self.grad[i] = p - f64::from(u8::from(label == 1));
-            self.hess[i] = p * (1.0 - p);
+        let fill = |grad: &mut [f64], hess: &mut [f64], scores: &[f64], y: &[u8]| {
+            for (((g, h), &s), &label) in grad.iter_mut().zip(hess).zip(scores).zip(y) {
+                let p = sigmoid(s);
+                *g = p - f64::from(u8::from(label == 1));
+                *h = p * (1.0 - p);
+            }
+        };
+        let rows = self.grad.len();
+        if self.threads > 1 && rows >= PARALLEL_GRADIENT_ROWS {
+            let half = rows / 2;
+            let (grad_low, grad_high) = self.grad.split_at_mut(half);
+            let (hess_low, hess_high) = self.hess.split_at_mut(half);
+            std::thread::scope(|scope| {
+                scope.spawn(|| fill(grad_low, hess_low, &scores[..half], &y[..half]));
+                fill(grad_high, hess_high, &scores[half..], &y[half..]);
+            });
+        } else {
+            fill(&mut self.grad, &mut self.hess, scores, y);
         }
     }
 

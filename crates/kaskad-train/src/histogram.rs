@@ -198,52 +198,29 @@ impl Binned {
         threads: usize,
     ) {
         hist.fill(Stat::default());
-        let binned = self;
-        let groups = binned.group_offsets.len();
-        // Fills the histograms of `part` of the groups into `out`, which
-        // starts at bin `base` of the whole histogram, using `spare` (as
-        // long, zeroed) for every second row. Row by row: the groups of a
-        // row update distinct bins, so its additions do not wait on each
-        // other; and two copies halve the chains of additions to the same
-        // bin (the most frequent bin of a group) that consecutive rows make.
-        let fill =
-            |part: std::ops::Range<usize>, out: &mut [Stat], spare: &mut [Stat], base: usize| {
-                let offsets = &binned.group_offsets[part.clone()];
-                let row_bins =
-                    |k: usize| &binned.group_bins[rows[k] as usize * groups..][part.clone()];
-                let pairs = rows.len() / 2;
-                for k in (0..pairs).map(|p| 2 * p) {
-                    let (first, second) = (row_bins(k), row_bins(k + 1));
-                    for ((&offset, &a), &b) in offsets.iter().zip(first).zip(second) {
-                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
-                        spare[offset - base + usize::from(b)].add_row(grad[k + 1], hess[k + 1]);
-                    }
-                }
-                if rows.len() % 2 == 1 {
-                    let k = rows.len() - 1;
-                    for (&offset, &a) in offsets.iter().zip(row_bins(k)) {
-                        out[offset - base + usize::from(a)].add_row(grad[k], hess[k]);
-                    }
-                }
-                for (o, s) in out.iter_mut().zip(spare.iter_mut()) {
-                    o.add(*s);
-                    *s = Stat::default();
-                }
-            };
+        let groups = self.group_offsets.len();
+        let node = NodeRows {
+            rows,
+            grad,
+            hess,
+            group_bins: &self.group_bins,
+            groups,
+        };
         if threads > 1 && rows.len() >= PARALLEL_ROWS && groups > 1 {
             // Groups split in two halves, one per thread: each half owns a
             // disjoint slice of the histogram, so no merging is needed. Large
             // nodes only, where a histogram pass outweighs a thread spawn.
             let middle = groups / 2;
-            let base = binned.group_offsets[middle];
+            let base = self.group_offsets[middle];
             let (low, high) = hist.split_at_mut(base);
             let (spare_low, spare_high) = spare.split_at_mut(base);
+            let (offsets_low, offsets_high) = self.group_offsets.split_at(middle);
             std::thread::scope(|scope| {
-                scope.spawn(|| fill(0..middle, low, spare_low, 0));
-                fill(middle..groups, high, spare_high, base);
+                scope.spawn(|| node.fill(0, offsets_low, 0, low, spare_low));
+                node.fill(middle, offsets_high, base, high, spare_high);
             });
         } else {
-            fill(0..groups, hist, spare, 0);
+            node.fill(0, &self.group_offsets, 0, hist, spare);
         }
     }
 
@@ -261,21 +238,85 @@ impl Binned {
     ) -> usize {
         let column = self.column(feature);
         let nan_bin = self.edges[feature].len() + 1;
+        let mut goes_left = [false; 256];
+        for (b, left) in goes_left.iter_mut().enumerate() {
+            *left = if b == nan_bin { missing_left } else { b <= bin };
+        }
+        // Every row is written to both sides and only one side's cursor
+        // moves: no branch on the direction, which is a coin flip to the
+        // predictor. The left cursor never passes the row being read.
         scratch.clear();
-        let mut at = 0;
+        scratch.resize(rows.len(), 0);
+        let (mut left, mut right) = (0, 0);
         for k in 0..rows.len() {
             let r = rows[k];
-            let b = usize::from(column[r as usize]);
-            let goes_left = if b == nan_bin { missing_left } else { b <= bin };
-            if goes_left {
-                rows[at] = r;
-                at += 1;
-            } else {
-                scratch.push(r);
+            let is_left = goes_left[usize::from(column[r as usize])];
+            rows[left] = r;
+            scratch[right] = r;
+            left += usize::from(is_left);
+            right += usize::from(!is_left);
+        }
+        rows[left..].copy_from_slice(&scratch[..right]);
+        left
+    }
+}
+
+/// What a histogram pass over a node reads: its rows, their gradients and
+/// hessians in the same order, and every row's group bins.
+struct NodeRows<'a> {
+    rows: &'a [u32],
+    grad: &'a [f64],
+    hess: &'a [f64],
+    group_bins: &'a [u8],
+    groups: usize,
+}
+
+impl NodeRows<'_> {
+    /// Fills the histograms of the groups from `first` on whose offsets are
+    /// `offsets` into `out`, which starts at bin `base` of the whole
+    /// histogram, using `spare` (as long, zeroed) for every second row.
+    /// Row by row: the groups of a row update distinct bins, so its
+    /// additions do not wait on each other; and two copies halve the chains
+    /// of additions to the same bin (the most frequent bin of a group) that
+    /// consecutive rows make. A function of its own, not a closure, so that
+    /// the compiler knows `out` and `spare` alias nothing it reads and keeps
+    /// a row's sums in registers (a quarter less CPU per fit).
+    fn fill(
+        &self,
+        first: usize,
+        offsets: &[usize],
+        base: usize,
+        out: &mut [Stat],
+        spare: &mut [Stat],
+    ) {
+        let row_bins = |k: usize| {
+            let at = self.rows[k] as usize * self.groups + first;
+            &self.group_bins[at..at + offsets.len()]
+        };
+        let pairs = self.rows.len() / 2;
+        for k in (0..pairs).map(|p| 2 * p) {
+            let (g_a, h_a, g_b, h_b) = (
+                self.grad[k],
+                self.hess[k],
+                self.grad[k + 1],
+                self.hess[k + 1],
+            );
+            for ((&offset, &a), &b) in offsets.iter().zip(row_bins(k)).zip(row_bins(k + 1)) {
+                out[offset - base + usize::from(a)].add_row(g_a, h_a);
+                spare[offset - base + usize::from(b)].add_row(g_b, h_b);
             }
         }
-        rows[at..].copy_from_slice(scratch);
-        at
+        if self.rows.len() % 2 == 1 {
+            let k = self.rows.len() - 1;
+            let (g, h) = (self.grad[k], self.hess[k]);
+            for (&offset, &a) in offsets.iter().zip(row_bins(k)) {
+                out[offset - base + usize::from(a)].add_row(g, h);
+            }
+        }
+        for (o, s) in out.iter_mut().zip(spare.iter_mut()) {
+            o.add(*s);
+            *s = Stat::default();
+        }
     }
 }
 
