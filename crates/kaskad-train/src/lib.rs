@@ -92,7 +92,7 @@ impl Model {
         let refuse = |family, reason| Err(TrainError::NotQuantizable { family, reason });
         match self {
             Model::Lr(m) => Ok(Model::LrInt8(QuantizedLr::new(m))),
-            Model::Mlp(m) => Ok(Model::MlpInt8(QuantizedMlp::new(m))),
+            Model::Mlp(m) => Ok(Model::MlpInt8(QuantizedMlp::new(m)?)),
             Model::Tree(_) => refuse(
                 "a decision tree",
                 "it compares features with thresholds; it has no products to quantize",

@@ -6,13 +6,19 @@
 //! (no calibration set, so no range a new applicant could fall outside).
 //! Products are summed exactly in `i32`, then scaled back to `f32` with the
 //! bias added in float. The sigmoid output stays in float.
+//!
+//! What the variant stores is rounded as far as the quantization error
+//! allows, since being small is its point: the MLP's scales and biases in
+//! half precision (a relative step of 2⁻¹¹, an eighth of an INT8 weight's
+//! worst rounding), the explanations' baseline in `f32`. The rounding
+//! happens here, so the stored variant is the one that scores.
 
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{FeatureMajor, INT8_MAX, PairedWeights, QuantizedRows, dense_int8};
 use crate::logistic::sigmoid;
-use crate::{Dense, LogisticRegression, Mlp};
+use crate::{Dense, LogisticRegression, Mlp, TrainError};
 
 /// One fully connected layer in INT8; `weights` is `outputs × inputs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,9 +28,9 @@ pub struct QuantizedDense {
     #[serde(with = "crate::tensor")]
     pub weights: Vec<i8>,
     /// One per output: weight = `weights[o][i] · scales[o]`.
-    #[serde(with = "crate::tensor")]
+    #[serde(with = "crate::tensor::half")]
     pub scales: Vec<f32>,
-    #[serde(with = "crate::tensor")]
+    #[serde(with = "crate::tensor::half")]
     pub bias: Vec<f32>,
 }
 
@@ -40,7 +46,7 @@ thread_local! {
 pub struct QuantizedMlp {
     pub layers: Vec<QuantizedDense>,
     /// The baseline of explanations, as in the original model.
-    #[serde(default, with = "crate::tensor")]
+    #[serde(default, with = "crate::tensor::single")]
     pub baseline: Vec<f64>,
 }
 
@@ -53,46 +59,76 @@ pub struct QuantizedLr {
     pub scale: f64,
     pub intercept: f64,
     /// The baseline of explanations, as in the original model.
-    #[serde(with = "crate::tensor")]
+    #[serde(with = "crate::tensor::single")]
     pub feature_means: Vec<f64>,
 }
 
-/// `(q, scale)` with `values ≈ q · scale`, symmetric.
-fn quantize_symmetric(values: impl Iterator<Item = f64> + Clone) -> (Vec<i8>, f64) {
-    let largest = values.clone().fold(0.0f64, |m, v| m.max(v.abs()));
-    let scale = largest / f64::from(INT8_MAX);
+/// The symmetric scale of `values`: its largest magnitude maps to 127.
+fn symmetric_scale(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0f64, |m, v| m.max(v.abs())) / f64::from(INT8_MAX)
+}
+
+/// `q` with `values ≈ q · scale`.
+fn quantize_with(values: impl Iterator<Item = f64>, scale: f64) -> Vec<i8> {
     let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-    let q = values
+    values
         .map(|v| (v * inverse).round_ties_even().clamp(-127.0, 127.0) as i8)
-        .collect();
-    (q, scale)
+        .collect()
+}
+
+/// `value` rounded to the nearest half-precision number, as stored.
+fn to_half(value: f32) -> Result<f32, TrainError> {
+    let half = half::f16::from_f32(value);
+    if half.is_infinite() {
+        return Err(TrainError::NotQuantizable {
+            family: "this MLP",
+            reason: "a weight scale or bias lies beyond half precision's ±65,504",
+        });
+    }
+    Ok(half.to_f32())
+}
+
+/// `values` rounded to `f32`, as stored.
+fn to_single(values: &[f64]) -> Vec<f64> {
+    values.iter().map(|&v| f64::from(v as f32)).collect()
 }
 
 impl QuantizedDense {
-    fn new(layer: &Dense) -> Self {
+    fn new(layer: &Dense) -> Result<Self, TrainError> {
         let mut weights = Vec::with_capacity(layer.weights.len());
         let mut scales = Vec::with_capacity(layer.outputs);
         for row in layer.weights.chunks(layer.inputs.max(1)) {
-            let (q, scale) = quantize_symmetric(row.iter().map(|&w| f64::from(w)));
-            weights.extend(q);
-            scales.push(scale as f32);
+            let wide = || row.iter().map(|&w| f64::from(w));
+            // Quantized against the stored (rounded) scale, so that the
+            // largest weight still maps to ±127 of what is stored.
+            let scale = to_half(symmetric_scale(wide()) as f32)?;
+            weights.extend(quantize_with(wide(), f64::from(scale)));
+            scales.push(scale);
         }
-        Self {
+        Ok(Self {
             inputs: layer.inputs,
             outputs: layer.outputs,
             weights,
             scales,
-            bias: layer.bias.clone(),
-        }
+            bias: layer
+                .bias
+                .iter()
+                .map(|&b| to_half(b))
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
 impl QuantizedMlp {
-    pub fn new(mlp: &Mlp) -> Self {
-        Self {
-            layers: mlp.layers.iter().map(QuantizedDense::new).collect(),
-            baseline: mlp.baseline.clone(),
-        }
+    pub fn new(mlp: &Mlp) -> Result<Self, TrainError> {
+        Ok(Self {
+            layers: mlp
+                .layers
+                .iter()
+                .map(QuantizedDense::new)
+                .collect::<Result<_, _>>()?,
+            baseline: to_single(&mlp.baseline),
+        })
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
@@ -115,12 +151,12 @@ impl QuantizedMlp {
 
 impl QuantizedLr {
     pub fn new(lr: &LogisticRegression) -> Self {
-        let (coefficients, scale) = quantize_symmetric(lr.coefficients.iter().copied());
+        let scale = symmetric_scale(lr.coefficients.iter().copied());
         Self {
-            coefficients,
+            coefficients: quantize_with(lr.coefficients.iter().copied(), scale),
             scale,
             intercept: lr.intercept,
-            feature_means: lr.feature_means.clone(),
+            feature_means: to_single(&lr.feature_means),
         }
     }
 
