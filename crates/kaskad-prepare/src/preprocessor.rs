@@ -18,17 +18,20 @@ pub struct Preprocessor {
     variant: Encoding,
     inputs: Vec<(String, ColumnKind)>,
     encoders: Vec<Encoder>,
+    /// Not stored: the encoders name their features.
+    #[serde(skip_serializing)]
     feature_names: Vec<String>,
 }
 
 /// A [`Preprocessor`] as stored; artifacts written before the variant was
-/// stored lack it, and theirs is read off the encoders.
+/// stored lack it, and theirs is read off the encoders. Artifacts written
+/// before the feature names were derived on load hold them, and keep theirs.
 #[derive(Deserialize)]
 struct StoredPreprocessor {
     variant: Option<Encoding>,
     inputs: Vec<(String, ColumnKind)>,
     encoders: Vec<Encoder>,
-    feature_names: Vec<String>,
+    feature_names: Option<Vec<String>>,
 }
 
 impl From<StoredPreprocessor> for Preprocessor {
@@ -37,11 +40,22 @@ impl From<StoredPreprocessor> for Preprocessor {
             variant: stored
                 .variant
                 .unwrap_or_else(|| variant_of(&stored.encoders)),
+            feature_names: stored
+                .feature_names
+                .unwrap_or_else(|| names_of(&stored.inputs, &stored.encoders)),
             inputs: stored.inputs,
             encoders: stored.encoders,
-            feature_names: stored.feature_names,
         }
     }
+}
+
+/// The name of every feature `encoders` make of `inputs`, in matrix order.
+fn names_of(inputs: &[(String, ColumnKind)], encoders: &[Encoder]) -> Vec<String> {
+    inputs
+        .iter()
+        .zip(encoders)
+        .flat_map(|((name, _), encoder)| encoder.feature_names(name))
+        .collect()
 }
 
 /// The variant an artifact without a stored one was fitted as; those
@@ -220,7 +234,6 @@ impl Preprocessor {
         };
         let mut inputs = Vec::new();
         let mut encoders = Vec::new();
-        let mut feature_names = Vec::new();
         for column in frame.columns() {
             let encoder = match (&column.data, labels) {
                 (ColumnData::Numeric(values), Some(labels)) => {
@@ -256,15 +269,14 @@ impl Preprocessor {
                     fit_categorical(values, variant, options)
                 }
             };
-            feature_names.extend(encoder.feature_names(&column.name));
             inputs.push((column.name.clone(), column.kind()));
             encoders.push(encoder);
         }
         Ok(Self {
             variant,
+            feature_names: names_of(&inputs, &encoders),
             inputs,
             encoders,
-            feature_names,
         })
     }
 
@@ -899,6 +911,19 @@ mod tests {
         assert_eq!(m.row(0)[0], plain.transform(&train).unwrap().row(150)[0]);
         assert_eq!(m.row(0)[1..], [1.0, 0.0]);
         assert_eq!(m.row(1)[1..], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn feature_names_are_derived_on_load_and_stored_ones_still_read() {
+        let pre = Preprocessor::fit(&frame(), Encoding::OneHot, None, &options()).unwrap();
+        let mut json = serde_json::to_value(&pre).unwrap();
+        assert!(json.get("feature_names").is_none(), "{json}");
+        let back: Preprocessor = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, pre);
+        // Written before: the stored names are the ones kept.
+        json["feature_names"] = serde_json::json!(["a", "b", "c", "d", "e"]);
+        let old: Preprocessor = serde_json::from_value(json).unwrap();
+        assert_eq!(old.feature_names(), ["a", "b", "c", "d", "e"]);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct ImportedArtifact {
 }
 
 impl ImportedArtifact {
-    /// Reads `model.json` and the graph beside it, and compiles the graph.
+    /// Reads the artifact file and the graph beside it, and compiles the graph.
     pub fn load(path: &Path) -> Result<ImportedArtifact, RegistryError> {
         let record: ImportedRecord = read_artifact(path)?;
         if record.format != IMPORTED_FORMAT || record.format_version > IMPORTED_FORMAT_VERSION {
@@ -79,7 +79,7 @@ pub enum Servable {
 }
 
 impl Servable {
-    /// Loads the version whose `model.json` is `path`: an imported one when
+    /// Loads the version whose artifact file is `path`: an imported one when
     /// its folder holds [`ONNX_FILE`], else a trained one.
     pub fn load(path: &Path) -> Result<Servable, RegistryError> {
         if path.with_file_name(ONNX_FILE).exists() {
