@@ -114,10 +114,14 @@ fn int8_variants_are_registered_and_benched_beside_their_original() {
         "{variants:?}"
     );
     // The weights take a quarter of the space; the preprocessing, stored
-    // alike in both, keeps the whole file above that.
+    // alike in both, keeps the whole file above that, but both files are
+    // compressed, and the 3× holds file against file.
     let bytes = |v: &Value, key: &str| v[key].as_u64().unwrap() as f64;
     assert!(bytes(fp32, "model_bytes") > 3.0 * bytes(quantized, "model_bytes"));
-    assert!(bytes(fp32, "bytes") > 2.0 * bytes(quantized, "bytes"));
+    assert!(
+        bytes(fp32, "bytes") > 3.0 * bytes(quantized, "bytes"),
+        "{variants:?}"
+    );
     assert!(quantized["score_change_max"].as_f64().unwrap() < 0.05);
 
     // The version listing says what each version is.
