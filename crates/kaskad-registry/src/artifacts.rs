@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::RegistryError;
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     move |source| RegistryError::Io {
         path: path.to_path_buf(),
         source,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -146,6 +146,18 @@ CREATE TABLE IF NOT EXISTS candidates (
     cv_auc_sd REAL,
     fit_seconds REAL NOT NULL,
     PRIMARY KEY (run_id, position)
+);
+"#;
+
+/// Version 5: the request log arrives in segment files (see
+/// `request_log.rs`); `request_log_segments` records, in the transaction
+/// that adds a segment's rows, the byte offset its import reached, so that
+/// no row is imported twice.
+const MIGRATION_5: &str = r#"
+CREATE TABLE IF NOT EXISTS request_log_segments (
+    name TEXT PRIMARY KEY,
+    imported_through INTEGER NOT NULL,
+    imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
 );
 "#;
 
@@ -380,7 +392,12 @@ impl Catalog {
         // migrating at once both succeed.
         let mut migration = String::from("BEGIN IMMEDIATE;");
         migration.push_str(SCHEMA);
-        for (from, sql) in [(2, MIGRATION_2), (3, MIGRATION_3), (4, MIGRATION_4)] {
+        for (from, sql) in [
+            (2, MIGRATION_2),
+            (3, MIGRATION_3),
+            (4, MIGRATION_4),
+            (5, MIGRATION_5),
+        ] {
             if version < from {
                 migration.push_str(sql);
             }
@@ -397,11 +414,11 @@ impl Catalog {
         }
     }
 
-    /// A connection for the server's request log, which writes a row per
-    /// scored application: its commits are not synced one by one (WAL
-    /// with `synchronous = NORMAL`: a crash of the process loses nothing,
-    /// a power cut may lose the last commits, never corrupts), and it
-    /// keeps more pages in memory, so that logging keeps up with scoring.
+    /// A connection for importing the server's request log (see
+    /// [`Catalog::import_request_log`]): its commits are not synced one by
+    /// one (WAL with `synchronous = NORMAL`: a crash of the process loses
+    /// nothing, a power cut may lose the last commits, never corrupts), and
+    /// it keeps more pages in memory for the large import transactions.
     pub fn open_request_log(path: &Path) -> Result<Catalog, RegistryError> {
         let catalog = Catalog::open(path)?;
         catalog.exec("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;")?;
@@ -1099,8 +1116,14 @@ impl Catalog {
         .transpose()
     }
 
-    /// Appends request-log rows in one transaction.
-    pub fn log_requests(&mut self, records: &[RequestRecord]) -> Result<(), RegistryError> {
+    /// Adds request-log rows read from segment `name` and records that its
+    /// import reached byte `through`, in one transaction.
+    pub(crate) fn import_requests(
+        &mut self,
+        name: &str,
+        records: &[RequestRecord],
+        through: u64,
+    ) -> Result<(), RegistryError> {
         let path = self.path.clone();
         let err = |source| RegistryError::Sqlite {
             path: path.clone(),
@@ -1126,8 +1149,28 @@ impl Catalog {
                 ])
                 .map_err(err)?;
             }
+            tx.execute(
+                "INSERT INTO request_log_segments (name, imported_through) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET imported_through = excluded.imported_through,
+                 imported_at = excluded.imported_at",
+                params![name, through as i64],
+            )
+            .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// The byte offset the import of segment `name` reached, if it began.
+    pub(crate) fn segment_progress(&self, name: &str) -> Result<Option<u64>, RegistryError> {
+        self.conn
+            .query_row(
+                "SELECT imported_through FROM request_log_segments WHERE name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|o| o.map(|v| v as u64))
+            .map_err(|e| self.err(e))
     }
 
     /// Request-log rows, oldest first (`at_unix` to the second).
@@ -1474,16 +1517,21 @@ mod tests {
         );
         assert!("root".parse::<Role>().is_err());
 
-        c.log_requests(&[RequestRecord {
-            request_id: "r1".into(),
-            at_unix: 1_700_000_000.5,
-            route: "/v1/models/{name}/score".into(),
-            model: "m@1".into(),
-            input: "{}".into(),
-            output: "{}".into(),
-            latency_ms: 1.5,
-        }])
+        c.import_requests(
+            "s1",
+            &[RequestRecord {
+                request_id: "r1".into(),
+                at_unix: 1_700_000_000.5,
+                route: "/v1/models/{name}/score".into(),
+                model: "m@1".into(),
+                input: "{}".into(),
+                output: "{}".into(),
+                latency_ms: 1.5,
+            }],
+            100,
+        )
         .unwrap();
+        assert_eq!(c.segment_progress("s1").unwrap(), Some(100));
         let logged = c.logged_requests().unwrap();
         assert_eq!(logged.len(), 1);
         assert_eq!(

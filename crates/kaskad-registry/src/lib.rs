@@ -1,6 +1,7 @@
 //! Metadata and artifacts: the catalog of batches, runs, stage results,
 //! model versions, cascades, and the server's API keys, request log and
-//! outcomes; and the files that hold models.
+//! outcomes; the request log's segment files (see [`SegmentWriter`]); and
+//! the files that hold models.
 //!
 //! `kaskad-registry` owns `kaskad.db` (SQLite, WAL mode, one transaction per
 //! recorded fact, schema versioned by `user_version`) and the `models/`
@@ -18,6 +19,7 @@ mod catalog;
 mod error;
 mod model;
 mod plan;
+mod request_log;
 mod servable;
 
 pub use artifacts::{read_artifact, write_artifact, write_artifact_with};
@@ -28,6 +30,7 @@ pub use catalog::{
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};
 pub use plan::ScoringPlan;
+pub use request_log::{ImportReport, SegmentWriter, request_log_dir};
 pub use servable::{
     IMPORTED_FORMAT, IMPORTED_FORMAT_VERSION, ImportedArtifact, ImportedRecord, ONNX_FILE, Servable,
 };
