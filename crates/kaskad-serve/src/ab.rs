@@ -25,6 +25,7 @@ pub(crate) async fn ab(
 ) -> Result<Json<Value>, ApiError> {
     parse_cascade_reference(&reference).map_err(ApiError::not_found)?;
     let model = reference.clone();
+    app.log.import_now().await;
     let runs = app
         .db(move |c| c.outputs_with_outcomes(CASCADE_ROUTE, &model))
         .await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use kaskad_registry::{Catalog, RegistryError, Role};
+use kaskad_registry::{Catalog, RegistryError, Role, request_log_dir};
 
 use crate::auth::hash_key;
 use crate::cascades::CascadeCache;
@@ -37,6 +37,12 @@ pub struct ServeConfig {
     pub alias_ttl: Duration,
     /// Entries the request-log queue holds before new ones are dropped.
     pub log_queue: usize,
+    /// Where the request log's segment files go (`request-log/` beside the
+    /// catalog by default).
+    pub log_dir: PathBuf,
+    /// How often the current segment is closed and imported into the
+    /// catalog's `requests` table.
+    pub log_import_every: Duration,
     /// API key sent to remote cascade modules (another `kaskad serve`).
     pub remote_key: Option<String>,
     /// The model that scores applications too unusual for the one asked.
@@ -56,6 +62,7 @@ pub struct Fallback {
 impl ServeConfig {
     pub fn new(db_path: PathBuf, default_model: String, target: String) -> ServeConfig {
         ServeConfig {
+            log_dir: request_log_dir(&db_path),
             db_path,
             default_model,
             target,
@@ -64,6 +71,7 @@ impl ServeConfig {
             timeout: Duration::from_secs(5),
             alias_ttl: Duration::from_secs(1),
             log_queue: 10_000,
+            log_import_every: Duration::from_secs(5),
             remote_key: None,
             fallback: None,
         }

@@ -30,11 +30,14 @@
 //!   with its JSON path); run by name (latest version, re-checked like an
 //!   alias) or `name@VERSION`. A malformed request is 422, a failed module
 //!   502 and a module timeout 504, each naming the module.
-//! - **Request log**: scored applications are queued (bounded) and written
-//!   in batched transactions (a cascade run is one entry: the cascade's
-//!   `name@version` as its model, every module's result in its output); a
-//!   full queue drops entries and counts them in
-//!   `kaskad_request_log_dropped_total` rather than slowing scoring.
+//! - **Request log**: scored applications are queued (bounded), appended
+//!   to segment files and imported into the catalog's `requests` table in
+//!   large transactions every [`ServeConfig::log_import_every`] (5 s), at
+//!   shutdown, and before the A/B report reads it (a cascade run is one
+//!   entry: the cascade's `name@version` as its model, every module's
+//!   result in its output); a full queue drops entries and counts them in
+//!   `kaskad_request_log_dropped_total` rather than slowing scoring. What
+//!   a kill loses is said in the `request_log` module.
 //! - **Limits**: bodies over [`ServeConfig::body_limit`] get 413, requests
 //!   slower than [`ServeConfig::timeout`] get 503; on SIGTERM or ctrl-c the
 //!   server stops accepting and finishes the requests in flight.
@@ -94,23 +97,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let catalog = Catalog::open(&config.db_path)?;
-    let log_catalog = Catalog::open_request_log(&config.db_path)?;
     let metrics = Metrics::new();
-    let (log, writer) = RequestLog::start(
-        log_catalog,
+    let (log, imported) = RequestLog::start(
+        &config.db_path,
+        config.log_dir.clone(),
         config.log_queue,
-        metrics.log_written.clone(),
-        metrics.log_dropped.clone(),
-        metrics.log_failed.clone(),
-    );
+        config.log_import_every,
+        &metrics,
+    )?;
     let app = App::new(config, catalog, metrics, log)?;
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await?;
     // Every handler is done and the router (with the log's sender) dropped,
-    // so the writer drains what is queued and ends; a wedged disk must not
-    // keep the process alive forever.
-    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    // so the writer writes what is queued and the importer takes it in; a
+    // wedged disk must not keep the process alive forever, and what is not
+    // imported by then stays in its segment for the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(10), imported).await;
     Ok(())
 }
 

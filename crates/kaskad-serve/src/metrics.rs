@@ -86,6 +86,7 @@ pub(crate) struct Metrics {
     pub log_written: Counter,
     pub log_dropped: Counter,
     pub log_failed: Counter,
+    pub log_imported: Counter,
 }
 
 impl Metrics {
@@ -151,7 +152,7 @@ impl Metrics {
         let log_written = Counter::default();
         registry.register(
             "request_log_written",
-            "Request-log entries written to the catalog",
+            "Request-log entries written to a segment file (imported into the catalog later)",
             log_written.clone(),
         );
         let log_dropped = Counter::default();
@@ -163,8 +164,14 @@ impl Metrics {
         let log_failed = Counter::default();
         registry.register(
             "request_log_failed",
-            "Request-log entries lost because writing them to the catalog failed",
+            "Request-log entries lost because writing them to a segment file failed",
             log_failed.clone(),
+        );
+        let log_imported = Counter::default();
+        registry.register(
+            "request_log_imported",
+            "Request-log entries imported from segment files into the catalog",
+            log_imported.clone(),
         );
         Metrics {
             registry,
@@ -178,6 +185,7 @@ impl Metrics {
             module_latency,
             log_written,
             log_dropped,
+            log_imported,
             log_failed,
         }
     }

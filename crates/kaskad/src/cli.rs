@@ -67,6 +67,14 @@ pub struct ServeArgs {
     /// API key sent to remote cascade modules (another `kaskad serve`).
     #[arg(long, env = "KASKAD_REMOTE_KEY", hide_env_values = true)]
     pub remote_key: Option<String>,
+    /// Request-log entries queued for the log's writer before new ones are
+    /// dropped (and counted in `kaskad_request_log_dropped_total`).
+    #[arg(long, default_value_t = 10_000)]
+    pub log_queue: usize,
+    /// How often the request log's current segment file is imported into
+    /// the catalog's `requests` table, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub log_import_seconds: f64,
 }
 
 #[derive(Debug, Subcommand)]

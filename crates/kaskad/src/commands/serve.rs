@@ -28,6 +28,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.body_limit = args.max_body_bytes;
     config.timeout = Duration::from_millis(args.timeout_ms);
     config.remote_key = args.remote_key.clone();
+    config.log_queue = args.log_queue;
+    config.log_import_every = Duration::try_from_secs_f64(args.log_import_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--log-import-seconds must be a positive number of seconds")?;
     config.fallback = (!options.inference.fallback_model.is_empty()).then(|| Fallback {
         model: options.inference.fallback_model.clone(),
         max_missing_share: options.inference.fallback_missing_share,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use kaskad_registry::{CandidateRecord, SearchRecord};
+use kaskad_registry::{CandidateRecord, SearchRecord, request_log_dir};
 use kaskad_report::{
     AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, ReportData,
     RunRow, SearchRow, VersionRow, render_html,
@@ -19,7 +19,11 @@ use crate::pipeline::describe_params;
 pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home);
     let options = home.options()?;
-    let catalog = home.catalog()?;
+    let mut catalog = home.catalog()?;
+    // Requests a server wrote to segments it has closed (or left behind when
+    // killed) join the outcomes below; a running server's current segment
+    // is at most its import interval old.
+    catalog.import_request_log(&request_log_dir(&home.db_path()))?;
     let now = now_utc();
     let versions = catalog.versions(Some(&options.data.name))?;
     let mut data = ReportData {

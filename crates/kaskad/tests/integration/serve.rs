@@ -716,3 +716,104 @@ fn unusual_applications_are_scored_by_the_fallback_model_over_http() {
         assert!((0.0..=1.0).contains(&r["score"].as_f64().unwrap()));
     }
 }
+
+/// A request-log counter of `server`, as `/metrics` shows it.
+fn log_counter(c: &Client, server: &Server, name: &str) -> u64 {
+    let text = c
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let prefix = format!("kaskad_request_log_{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{prefix} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 10 s for `done`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The request log outlives a SIGKILL: what the server had written to its
+/// segment file is imported by the next server on the home and joins the
+/// outcomes reported for it; a queue too small for the traffic drops
+/// entries and counts them instead of holding up the answer.
+#[test]
+fn a_killed_servers_request_log_is_imported_by_the_next_and_a_full_queue_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let (admin, scorer) = (key(&home, "admin"), key(&home, "scorer"));
+    let segments = || std::fs::read_dir(home.join("request-log")).unwrap().count();
+    let c = client();
+    // Imports only at shutdown, which a SIGKILL skips.
+    let mut server = Server::start(&home, &["--log-import-seconds", "3600"]);
+    let url = server.url("/v1/models/default_risk/score");
+    let ids: Vec<String> = (0..5)
+        .map(|_| {
+            post(&c, &url, &scorer, &application()).1["request_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let outcomes = json!({"outcomes": [
+        {"request_id": ids[0], "outcome": 1}, {"request_id": ids[3], "outcome": 0}
+    ]});
+    assert_eq!(
+        post(&c, &server.url("/v1/outcomes"), &admin, &outcomes).0,
+        200
+    );
+    wait_for("5 entries written", || {
+        log_counter(&c, &server, "written") == 5
+    });
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let catalog = Catalog::open(&home.join("kaskad.db")).unwrap();
+    assert!(catalog.logged_requests().unwrap().is_empty());
+    assert_eq!(segments(), 1);
+
+    let server = Server::start(&home, &["--log-queue", "1"]);
+    wait_for("the segment imported", || {
+        log_counter(&c, &server, "imported") == 5
+    });
+    assert_eq!(segments(), 0);
+    let joined = catalog
+        .outputs_with_outcomes("/v1/models/{name}/score", "default_risk")
+        .unwrap();
+    let joined: Vec<(String, u8)> = joined
+        .into_iter()
+        .map(|(output, outcome)| {
+            let output: Value = serde_json::from_str(&output).unwrap();
+            (output["request_id"].as_str().unwrap().to_string(), outcome)
+        })
+        .collect();
+    assert_eq!(joined, [(ids[0].clone(), 1), (ids[3].clone(), 0)]);
+
+    // 50 applications in one request reach a queue of one entry faster
+    // than the writer (which lets entries gather for a tick) takes them.
+    let list = json!({"applications": vec![application(); 50]});
+    let url = server.url("/v1/models/default_risk/score");
+    let (status, answer) = post(&c, &url, &scorer, &list);
+    assert_eq!(status, 200, "{answer}");
+    let (mut written, mut dropped) = (0, 0);
+    wait_for("50 entries written or dropped", || {
+        written = log_counter(&c, &server, "written");
+        dropped = log_counter(&c, &server, "dropped");
+        written + dropped == 50
+    });
+    assert!(
+        dropped > 0 && written > 0,
+        "{written} written, {dropped} dropped"
+    );
+    assert!(server.terminate().success());
+    assert_eq!(catalog.logged_requests().unwrap().len() as u64, 5 + written);
+    assert_eq!(segments(), 0);
+}
