@@ -142,7 +142,8 @@ check "$K/v1/models/default_risk/score" "$SCORER" "$BODY"
 record "kaskad" "$(load "$K/v1/models/default_risk/score" "$SCORER" "$BODY" "$CONNS" "$DURATION")"
 DROPPED="$(curl -s "$K/metrics" | awk '/^kaskad_request_log_dropped_total/ {print $2}')"
 WRITTEN="$(curl -s "$K/metrics" | awk '/^kaskad_request_log_written_total/ {print $2}')"
-echo "# kaskad request log: written ${WRITTEN:-?}, dropped ${DROPPED:-?}" >&2
+IMPORTED="$(curl -s "$K/metrics" | awk '/^kaskad_request_log_imported_total/ {print $2}')"
+echo "# kaskad request log: written ${WRITTEN:-?} (to segment files), imported ${IMPORTED:-?} (into the catalog so far), dropped ${DROPPED:-?}" >&2
 
 # --- cascade overhead (kaskad still running) -------------------------------
 LR="$("$BIN" models --home "$H" | awk '/champion/ {print $1}')"

@@ -40,9 +40,12 @@ pub struct ServeConfig {
     /// Where the request log's segment files go (`request-log/` beside the
     /// catalog by default).
     pub log_dir: PathBuf,
-    /// How often the current segment is closed and imported into the
-    /// catalog's `requests` table.
+    /// The longest the current segment stays open before it is closed and
+    /// imported into the catalog's `requests` table.
     pub log_import_every: Duration,
+    /// A pause in the traffic this long imports the current segment
+    /// before `log_import_every` is up.
+    pub log_import_after_pause: Duration,
     /// API key sent to remote cascade modules (another `kaskad serve`).
     pub remote_key: Option<String>,
     /// The model that scores applications too unusual for the one asked.
@@ -71,7 +74,8 @@ impl ServeConfig {
             timeout: Duration::from_secs(5),
             alias_ttl: Duration::from_secs(1),
             log_queue: 10_000,
-            log_import_every: Duration::from_secs(5),
+            log_import_every: Duration::from_secs(60),
+            log_import_after_pause: Duration::from_secs(1),
             remote_key: None,
             fallback: None,
         }

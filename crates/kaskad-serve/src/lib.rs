@@ -32,8 +32,10 @@
 //!   502 and a module timeout 504, each naming the module.
 //! - **Request log**: scored applications are queued (bounded), appended
 //!   to segment files and imported into the catalog's `requests` table in
-//!   large transactions every [`ServeConfig::log_import_every`] (5 s), at
-//!   shutdown, and before the A/B report reads it (a cascade run is one
+//!   large transactions after a pause in the traffic
+//!   ([`ServeConfig::log_import_after_pause`], 1 s) or every
+//!   [`ServeConfig::log_import_every`] (60 s), at shutdown, and before the
+//!   A/B report reads it (a cascade run is one
 //!   entry: the cascade's `name@version` as its model, every module's
 //!   result in its output); a full queue drops entries and counts them in
 //!   `kaskad_request_log_dropped_total` rather than slowing scoring. What
@@ -103,6 +105,7 @@ pub async fn serve(
         config.log_dir.clone(),
         config.log_queue,
         config.log_import_every,
+        config.log_import_after_pause,
         &metrics,
     )?;
     let app = App::new(config, catalog, metrics, log)?;

@@ -5,11 +5,15 @@
 //! Handlers put entries on a bounded queue. A writer thread wakes at most
 //! once per [`TICK`] while entries arrive, appends what is queued to the
 //! current segment file (see `kaskad_registry::SegmentWriter`) and hands it
-//! to the operating system with one `write(2)`. Every
-//! [`ServeConfig::log_import_every`](crate::ServeConfig) the segment is
-//! closed and an importer thread adds it to the catalog in large
-//! transactions; `GET /v1/cascades/{name}/ab` and shutdown import at once,
-//! and the importer first takes in segments an earlier process left.
+//! to the operating system with one `write(2)`. After a pause in the
+//! traffic ([`ServeConfig::log_import_after_pause`](crate::ServeConfig),
+//! 1 s), and at the latest every
+//! [`ServeConfig::log_import_every`](crate::ServeConfig) (60 s), the segment
+//! is closed and an importer thread adds it to the catalog in large
+//! transactions (about 3 µs of CPU per entry, against about 1 µs for
+//! writing it): a busy server imports rarely, a quiet one soon. `GET
+//! /v1/cascades/{name}/ab` and shutdown import at once, and the importer
+//! first takes in segments an earlier process left.
 //!
 //! When the queue is full (the writer fell behind the traffic) an entry is
 //! dropped and counted in `kaskad_request_log_dropped_total`: scoring never
@@ -23,7 +27,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kaskad_registry::{Catalog, RegistryError, RequestRecord, SegmentWriter};
 use prometheus_client::metrics::counter::Counter;
@@ -60,6 +64,7 @@ impl RequestLog {
         dir: PathBuf,
         capacity: usize,
         import_every: Duration,
+        import_after_pause: Duration,
         metrics: &Metrics,
     ) -> Result<(RequestLog, Finished), ServeError> {
         let catalog = Catalog::open_request_log(db_path)?;
@@ -75,7 +80,7 @@ impl RequestLog {
         };
         thread::Builder::new()
             .name("request-log-writer".into())
-            .spawn(move || writer.run(receiver, imports, import_every))?;
+            .spawn(move || writer.run(receiver, imports, import_every, import_after_pause))?;
         let imported = metrics.log_imported.clone();
         thread::Builder::new()
             .name("request-log-import".into())
@@ -124,16 +129,24 @@ impl Writer {
         receiver: Receiver<Message>,
         imports: Sender<Option<oneshot::Sender<()>>>,
         import_every: Duration,
+        import_after_pause: Duration,
     ) {
         let mut connected = true;
+        let mut last_entry = Instant::now();
+        // The open segment is imported once it is `import_every` old, or
+        // sooner when no entry came for `import_after_pause`: a busy server
+        // imports rarely, in large transactions, and a quiet one soon.
+        let due_in = |opened: Instant, last_entry: Instant| {
+            import_every
+                .saturating_sub(opened.elapsed())
+                .min(import_after_pause.saturating_sub(last_entry.elapsed()))
+        };
         while connected {
             // Waits for work; with a segment open, no longer than until
             // it is due for import.
             let first = match self.segments.opened() {
                 None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(opened) => {
-                    receiver.recv_timeout(import_every.saturating_sub(opened.elapsed()))
-                }
+                Some(opened) => receiver.recv_timeout(due_in(opened, last_entry)),
             };
             let mut next = match first {
                 Ok(message) => {
@@ -148,7 +161,10 @@ impl Writer {
             };
             while let Some(message) = next {
                 match message {
-                    Message::Entry(record) => self.append(&record),
+                    Message::Entry(record) => {
+                        self.append(&record);
+                        last_entry = Instant::now();
+                    }
                     Message::Import(reply) => {
                         self.close();
                         let _ = imports.send(Some(reply));
@@ -167,7 +183,7 @@ impl Writer {
             let due = self
                 .segments
                 .opened()
-                .is_some_and(|opened| opened.elapsed() >= import_every);
+                .is_some_and(|opened| due_in(opened, last_entry).is_zero());
             if due {
                 self.close();
                 let _ = imports.send(None);

@@ -71,10 +71,14 @@ pub struct ServeArgs {
     /// dropped (and counted in `kaskad_request_log_dropped_total`).
     #[arg(long, default_value_t = 10_000)]
     pub log_queue: usize,
-    /// How often the request log's current segment file is imported into
-    /// the catalog's `requests` table, in seconds.
-    #[arg(long, default_value_t = 5.0)]
+    /// The longest the request log's current segment file waits before it
+    /// is imported into the catalog's `requests` table, in seconds.
+    #[arg(long, default_value_t = 60.0)]
     pub log_import_seconds: f64,
+    /// A pause in the traffic this long (seconds) imports the current
+    /// segment sooner.
+    #[arg(long, default_value_t = 1.0)]
+    pub log_import_pause_seconds: f64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,10 +29,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.timeout = Duration::from_millis(args.timeout_ms);
     config.remote_key = args.remote_key.clone();
     config.log_queue = args.log_queue;
-    config.log_import_every = Duration::try_from_secs_f64(args.log_import_seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .context("--log-import-seconds must be a positive number of seconds")?;
+    config.log_import_every = seconds(args.log_import_seconds, "--log-import-seconds")?;
+    config.log_import_after_pause =
+        seconds(args.log_import_pause_seconds, "--log-import-pause-seconds")?;
     config.fallback = (!options.inference.fallback_model.is_empty()).then(|| Fallback {
         model: options.inference.fallback_model.clone(),
         max_missing_share: options.inference.fallback_missing_share,
@@ -57,6 +56,14 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `value` seconds, which must be positive.
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
 }
 
 /// Completes on ctrl-c or, on Unix, SIGTERM (what `kill` and Kubernetes send).

@@ -754,7 +754,13 @@ fn a_killed_servers_request_log_is_imported_by_the_next_and_a_full_queue_is_coun
     let segments = || std::fs::read_dir(home.join("request-log")).unwrap().count();
     let c = client();
     // Imports only at shutdown, which a SIGKILL skips.
-    let mut server = Server::start(&home, &["--log-import-seconds", "3600"]);
+    let never = [
+        "--log-import-seconds",
+        "3600",
+        "--log-import-pause-seconds",
+        "3600",
+    ];
+    let mut server = Server::start(&home, &never);
     let url = server.url("/v1/models/default_risk/score");
     let ids: Vec<String> = (0..5)
         .map(|_| {
