@@ -80,7 +80,7 @@ impl FeatureMajor {
 }
 
 /// Runs `kernel` with AVX2 and FMA enabled when the CPU has them.
-fn dispatch<K: NullaryFnOnce>(kernel: K) -> K::Output {
+pub(crate) fn dispatch<K: NullaryFnOnce>(kernel: K) -> K::Output {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if let Some(simd) = pulp::x86::V3::try_new() {
         return simd.vectorize(kernel);

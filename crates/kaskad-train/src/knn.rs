@@ -1,9 +1,11 @@
+use std::sync::{Arc, OnceLock};
+
 use kaskad_prepare::Matrix;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, Axis, Slice};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+
+use crate::knn_index::{Among, SearchIndex};
 
 /// k nearest neighbours by Euclidean distance; the score is the share of
 /// positives among the `k` nearest training rows.
@@ -18,6 +20,8 @@ pub struct NearestNeighbours {
     /// Training rows offered so far; the reservoir continues from here.
     #[serde(default)]
     pub seen: usize,
+    #[serde(skip)]
+    index: IndexCache,
 }
 
 impl NearestNeighbours {
@@ -28,6 +32,7 @@ impl NearestNeighbours {
             rows: x.take_rows(&keep),
             labels: keep.iter().map(|&r| y[r]).collect(),
             seen: x.rows,
+            index: IndexCache::default(),
         }
     }
 
@@ -59,35 +64,31 @@ impl NearestNeighbours {
             rows,
             labels,
             seen,
+            index: IndexCache::default(),
         }
     }
 
-    /// The share of positives among each row's `k` nearest kept rows.
-    /// Distances come blockwise from one matrix product per block
-    /// (`‖q‖² + ‖t‖² − 2·q·t`), the `k` nearest by partial selection; large
-    /// batches split their rows between two threads.
+    /// The share of positives among each row's `k` nearest kept rows (the
+    /// rows [`NearestNeighbours::neighbours`] returns); large batches split
+    /// their rows between two threads.
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
         let k = self.k.min(self.labels.len());
         let mut scores = vec![0.0; x.rows];
         if k == 0 || x.rows == 0 {
             return scores;
         }
-        let train_norms: Vec<f64> = (0..self.rows.rows)
-            .map(|j| self.rows.row(j).iter().map(|v| v * v).sum())
-            .collect();
+        let index = self.index();
         let score = |first: usize, out: &mut [f64]| {
-            for (block, out) in out.chunks_mut(QUERY_BLOCK).enumerate() {
-                let start = first + block * QUERY_BLOCK;
-                let nearest = self.nearest_labels(x, start..start + out.len(), k, &train_norms);
-                for (score, labels) in out.iter_mut().zip(nearest) {
-                    *score = labels.iter().filter(|&&y| y == 1).count() as f64 / k as f64;
-                }
+            for (i, score) in out.iter_mut().enumerate() {
+                let query = x.row(first + i);
+                let nearest = index.nearest(&self.rows, &self.labels, query, k, Among::All);
+                *score = nearest.iter().filter(|n| n.label == 1).count() as f64 / k as f64;
             }
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(2);
-        if threads > 1 && x.rows >= 2 * QUERY_BLOCK {
+        if threads > 1 && x.rows >= PARALLEL_ROWS {
             let (low, high) = scores.split_at_mut(x.rows / 2);
             std::thread::scope(|scope| {
                 scope.spawn(|| score(0, low));
@@ -99,63 +100,39 @@ impl NearestNeighbours {
         scores
     }
 
-    /// The labels of the `k` nearest kept rows of each of `queries`.
-    fn nearest_labels(
-        &self,
-        x: &Matrix,
-        queries: std::ops::Range<usize>,
-        k: usize,
-        train_norms: &[f64],
-    ) -> Vec<Vec<u8>> {
-        let cols = x.cols;
-        let q = ArrayView2::from_shape(
-            (queries.len(), cols),
-            &x.data[queries.start * cols..queries.end * cols],
-        )
-        .expect("rows × cols elements");
-        let train = ArrayView2::from_shape((self.rows.rows, cols), &self.rows.data)
-            .expect("rows × cols elements");
-        let query_norms: Vec<f64> = q.rows().into_iter().map(|r| r.dot(&r)).collect();
-        let mut best: Vec<Vec<(f64, u8)>> =
-            vec![Vec::with_capacity(2 * k + TRAIN_BLOCK); queries.len()];
-        let mut worst = vec![f64::INFINITY; queries.len()];
-        let mut products = Array2::<f64>::zeros((queries.len(), TRAIN_BLOCK.min(self.rows.rows)));
-        for start in (0..self.rows.rows).step_by(TRAIN_BLOCK) {
-            let end = (start + TRAIN_BLOCK).min(self.rows.rows);
-            let block = train.slice_axis(Axis(0), Slice::from(start..end));
-            let mut products = products.slice_axis_mut(Axis(1), Slice::from(0..end - start));
-            general_mat_mul(-2.0, &q, &block.t(), 0.0, &mut products);
-            for (i, row) in products.rows().into_iter().enumerate() {
-                let (best, worst) = (&mut best[i], &mut worst[i]);
-                for (j, &p) in row.iter().enumerate() {
-                    let d = query_norms[i] + train_norms[start + j] + p;
-                    if d < *worst || best.len() < k {
-                        best.push((d, self.labels[start + j]));
-                    }
-                }
-                if best.len() >= 2 * k {
-                    best.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-                    best.truncate(k);
-                    *worst = best.iter().map(|b| b.0).fold(f64::MIN, f64::max);
-                }
-            }
-        }
-        best.into_iter()
-            .map(|mut b| {
-                if b.len() > k {
-                    b.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-                    b.truncate(k);
-                }
-                b.into_iter().map(|(_, y)| y).collect()
-            })
-            .collect()
+    /// The kept rows regrouped for search, built on first use.
+    pub(crate) fn index(&self) -> &SearchIndex {
+        self.index
+            .0
+            .get_or_init(|| Arc::new(SearchIndex::build(&self.rows, &self.labels)))
     }
 }
 
-/// Queries per matrix product: with [`TRAIN_BLOCK`] kept rows, the product
-/// (1 MiB) stays in cache.
-const QUERY_BLOCK: usize = 64;
-const TRAIN_BLOCK: usize = 2048;
+/// Batches from this many rows are scored on two threads.
+const PARALLEL_ROWS: usize = 128;
+
+/// A model's [`SearchIndex`], derived from its kept rows: not serialized,
+/// and equal whatever it holds. The kept rows must not change once it is
+/// built (the model's methods never change them; an update makes a new
+/// model).
+#[derive(Clone, Default)]
+struct IndexCache(OnceLock<Arc<SearchIndex>>);
+
+impl PartialEq for IndexCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "IndexCache(built)"
+        } else {
+            "IndexCache(empty)"
+        })
+    }
+}
 
 /// Row indices of a uniform sample of `keep` rows out of `rows`, in row order.
 fn reservoir(rows: usize, keep: usize, seed: u64) -> Vec<usize> {
@@ -195,18 +172,14 @@ mod tests {
     }
 
     #[test]
-    fn blocked_distances_find_the_brute_force_neighbours() {
-        // More queries and kept rows than one block of each, so blocks are
-        // merged; continuous features, so no two distances tie.
+    fn scores_are_the_label_share_of_the_brute_force_neighbours() {
+        // Enough queries for two threads; continuous features, so no two
+        // distances tie and the brute-force order is the only one.
         let (x, y) = crate::testdata::logistic(5_000, 17);
         let model = NearestNeighbours::fit(&x, &y, 25, 4_500, 3);
         let queries = x.take_rows(&(0..300).collect::<Vec<_>>());
-        let train_norms: Vec<f64> = (0..model.rows.rows)
-            .map(|j| model.rows.row(j).iter().map(|v| v * v).sum())
-            .collect();
-        let blocked = model.nearest_labels(&queries, 0..queries.rows, 25, &train_norms);
         let scores = model.predict_proba(&queries);
-        for (i, labels) in blocked.iter().enumerate() {
+        for (i, score) in scores.iter().enumerate() {
             let mut direct: Vec<(f64, u8)> = (0..model.rows.rows)
                 .map(|j| {
                     let d = queries
@@ -219,12 +192,8 @@ mod tests {
                 })
                 .collect();
             direct.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let positives =
-                |labels: &mut dyn Iterator<Item = u8>| labels.filter(|&l| l == 1).count();
-            let want = positives(&mut direct[..25].iter().map(|d| d.1));
-            assert_eq!(labels.len(), 25);
-            assert_eq!(positives(&mut labels.iter().copied()), want, "row {i}");
-            assert_eq!(scores[i], want as f64 / 25.0);
+            let want = direct[..25].iter().filter(|d| d.1 == 1).count();
+            assert_eq!(*score, want as f64 / 25.0, "row {i}");
         }
     }
 

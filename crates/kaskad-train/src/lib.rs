@@ -21,6 +21,7 @@ mod gradients;
 mod histogram;
 mod kernels;
 mod knn;
+mod knn_index;
 mod linalg;
 mod logistic;
 mod mlp;

@@ -9,6 +9,7 @@
 use kaskad_prepare::Matrix;
 
 use crate::NearestNeighbours;
+use crate::knn_index::Among;
 
 /// One kept training row near a query.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,8 @@ impl NearestNeighbours {
     /// The `k` kept rows nearest to `query` (encoded), nearest first; ties
     /// by kept-row index, so the answer is reproducible.
     pub fn neighbours(&self, query: &[f64], k: usize) -> Vec<Neighbour> {
-        nearest(self.distances(query), k)
+        self.index()
+            .nearest(&self.rows, &self.labels, query, k, Among::All)
     }
 
     /// Each row's pull towards default, per feature: with `D` the model's
@@ -45,14 +47,12 @@ impl NearestNeighbours {
     /// neighbours share one label. Rows of a model that kept a single
     /// class get zeros.
     pub fn contributions(&self, x: &Matrix) -> Matrix {
+        let index = self.index();
         let mut data = Vec::with_capacity(x.rows * x.cols);
         for i in 0..x.rows {
             let query = x.row(i);
-            let (bad, good): (Vec<Neighbour>, Vec<Neighbour>) = self
-                .distances(query)
-                .into_iter()
-                .partition(|n| n.label == 1);
-            let (bad, good) = (nearest(bad, self.k), nearest(good, self.k));
+            let nearest = |among| index.nearest(&self.rows, &self.labels, query, self.k, among);
+            let (bad, good) = (nearest(Among::Defaulters), nearest(Among::Others));
             if bad.is_empty() || good.is_empty() {
                 data.extend(std::iter::repeat_n(0.0, x.cols));
                 continue;
@@ -72,38 +72,6 @@ impl NearestNeighbours {
             data,
         }
     }
-
-    /// Every kept row with its distance to `query`.
-    fn distances(&self, query: &[f64]) -> Vec<Neighbour> {
-        (0..self.rows.rows)
-            .map(|j| Neighbour {
-                index: j,
-                distance: query
-                    .iter()
-                    .zip(self.rows.row(j))
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt(),
-                label: self.labels[j],
-            })
-            .collect()
-    }
-}
-
-/// The `k` nearest of `all`, nearest first; ties by kept-row index.
-fn nearest(mut all: Vec<Neighbour>, k: usize) -> Vec<Neighbour> {
-    let by_distance = |a: &Neighbour, b: &Neighbour| {
-        a.distance
-            .total_cmp(&b.distance)
-            .then(a.index.cmp(&b.index))
-    };
-    let k = k.min(all.len());
-    if k < all.len() {
-        all.select_nth_unstable_by(k, by_distance);
-        all.truncate(k);
-    }
-    all.sort_by(by_distance);
-    all
 }
 
 #[cfg(test)]
