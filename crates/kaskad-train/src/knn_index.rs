@@ -10,7 +10,9 @@
 //! pattern, not per row) plus the dense columns' part. Groups are visited in
 //! order of their pattern's distance, and the search stops at the first
 //! group whose pattern alone is farther than the current `k`-th candidate:
-//! every row in it and after it is too.
+//! every row in it and after it is too. Within a group, a k-d tree over the
+//! dense columns (median splits of the widest side, leaves of up to
+//! [`LEAF`] rows) skips every node whose bounding box is farther.
 //!
 //! Candidates are chosen on these regrouped sums, then every candidate's
 //! distance is recomputed column by column as a direct scan would, and the
@@ -19,6 +21,8 @@
 //! `cols · 2⁻⁵³` of the direct one; candidates are kept within [`SLACK`]
 //! (far wider) of the `k`-th, so no row that a direct scan would choose is
 //! ever dropped, and ties fall the same way.
+
+use std::ops::Range;
 
 use kaskad_prepare::Matrix;
 use pulp::NullaryFnOnce;
@@ -29,9 +33,9 @@ use crate::neighbours::Neighbour;
 /// A column with at most this many distinct values among the kept rows may
 /// join the pattern.
 const MAX_LEVELS: usize = 16;
-/// Kept rows whose dense distances are summed together: 2 KiB of sums that
-/// stay in L1 while each dense column streams past.
-const TILE: usize = 256;
+/// The most rows in a k-d tree's leaf; a leaf's dense distances are summed
+/// together, one column at a time.
+const LEAF: usize = 64;
 /// Relative margin around the `k`-th candidate's regrouped sum within which
 /// rows stay candidates (rounding differences are below `1e-13` for up to
 /// a thousand columns).
@@ -70,6 +74,11 @@ pub(crate) struct SearchIndex {
     order: Vec<u32>,
     /// The other columns.
     dense_columns: Vec<usize>,
+    /// Every group's k-d tree over the dense columns, each node followed by
+    /// its first child.
+    nodes: Vec<Node>,
+    /// Each node's bounding box: the dense columns' lows, then their highs.
+    boxes: Vec<f64>,
     /// `dense[c * order.len() + position]`: dense column `c` of the row at
     /// `position`.
     dense: Vec<f64>,
@@ -80,7 +89,18 @@ pub(crate) struct SearchIndex {
 struct Group {
     pattern: usize,
     label: u8,
-    positions: std::ops::Range<usize>,
+    positions: Range<usize>,
+    /// The node of its tree's root.
+    root: usize,
+}
+
+/// Positions whose dense values lie in the node's box; split at the median
+/// of the box's widest column unless at most [`LEAF`] rows.
+#[derive(Debug)]
+struct Node {
+    positions: Range<usize>,
+    /// The second child (the first one follows the node); `None` for leaves.
+    second: Option<usize>,
 }
 
 impl SearchIndex {
@@ -147,10 +167,22 @@ impl SearchIndex {
                         pattern,
                         label,
                         positions: position..position + 1,
+                        root: 0,
                     });
                 }
             }
         }
+        let mut trees = Trees {
+            rows,
+            columns: &dense_columns,
+            nodes: Vec::new(),
+            boxes: Vec::new(),
+        };
+        for group in &mut groups {
+            let positions = group.positions.clone();
+            group.root = trees.grow(&mut order[positions.clone()], positions.start);
+        }
+        let Trees { nodes, boxes, .. } = trees;
         let mut dense = Vec::with_capacity(n * dense_columns.len());
         for &c in &dense_columns {
             dense.extend(order.iter().map(|&r| rows.data[r as usize * rows.cols + c]));
@@ -162,8 +194,29 @@ impl SearchIndex {
             groups,
             order,
             dense_columns,
+            nodes,
+            boxes,
             dense,
         }
+    }
+
+    /// A lower bound of the squared distance from `query` (its dense
+    /// columns) to every row under `node`, from `base` (its pattern's part).
+    fn node_bound(&self, node: usize, query: &[f64], base: f64) -> f64 {
+        let width = query.len();
+        let (low, high) = self.boxes[2 * width * node..][..2 * width].split_at(width);
+        let mut bound = base;
+        for ((&q, &l), &h) in query.iter().zip(low).zip(high) {
+            let gap = if q < l {
+                l - q
+            } else if q > h {
+                q - h
+            } else {
+                0.0
+            };
+            bound += gap * gap;
+        }
+        bound
     }
 
     /// The `k` rows of `among` nearest to `query`, nearest first; ties by
@@ -202,27 +255,45 @@ impl SearchIndex {
         let n = self.order.len();
         let mut candidates: Vec<(f64, u32)> = Vec::new();
         let mut bound = f64::INFINITY;
-        let mut compact_at = (2 * k).max(TILE);
-        let mut sums = [0.0; TILE];
+        let mut compact_at = 2 * k;
+        let mut sums = [0.0; LEAF];
+        let mut stack: Vec<(f64, usize)> = Vec::new();
         for group in visit {
             let base = distance_to(group);
             if base > bound {
                 break;
             }
-            for start in group.positions.clone().step_by(TILE) {
-                let len = TILE.min(group.positions.end - start);
-                let sums = &mut sums[..len];
+            stack.push((self.node_bound(group.root, &query_dense, base), group.root));
+            while let Some((node_bound, node)) = stack.pop() {
+                if node_bound > bound {
+                    continue;
+                }
+                if let Some(second) = self.nodes[node].second {
+                    let first = node + 1;
+                    let near = (self.node_bound(first, &query_dense, base), first);
+                    let far = (self.node_bound(second, &query_dense, base), second);
+                    let (near, far) = if far.0 < near.0 {
+                        (far, near)
+                    } else {
+                        (near, far)
+                    };
+                    stack.push(far);
+                    stack.push(near);
+                    continue;
+                }
+                let positions = self.nodes[node].positions.clone();
+                let sums = &mut sums[..positions.len()];
                 sums.fill(base);
                 dispatch(DenseSums {
                     sums,
                     query: &query_dense,
                     dense: &self.dense,
                     stride: n,
-                    start,
+                    start: positions.start,
                 });
                 candidates.extend(
                     sums.iter()
-                        .zip(start as u32..)
+                        .zip(positions.start as u32..)
                         .filter(|&(&s, _)| s <= bound)
                         .map(|(&s, position)| (s, position)),
                 );
@@ -252,6 +323,53 @@ impl SearchIndex {
         });
         found.truncate(k);
         found
+    }
+}
+
+/// Builds the groups' k-d trees, reordering each group's positions so that
+/// every node's rows are consecutive.
+struct Trees<'a> {
+    rows: &'a Matrix,
+    columns: &'a [usize],
+    nodes: Vec<Node>,
+    boxes: Vec<f64>,
+}
+
+impl Trees<'_> {
+    /// The node over the kept rows `order` (at positions from `start`);
+    /// its subtree follows it.
+    fn grow(&mut self, order: &mut [u32], start: usize) -> usize {
+        let value = |r: u32, c: usize| self.rows.data[r as usize * self.rows.cols + c];
+        let mut low = vec![f64::INFINITY; self.columns.len()];
+        let mut high = vec![f64::NEG_INFINITY; self.columns.len()];
+        for &r in order.iter() {
+            for ((l, h), &c) in low.iter_mut().zip(&mut high).zip(self.columns) {
+                let v = value(r, c);
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        }
+        let widest = (0..self.columns.len())
+            .max_by(|&a, &b| (high[a] - low[a]).total_cmp(&(high[b] - low[b])))
+            .filter(|&c| high[c] > low[c]);
+        let node = self.nodes.len();
+        self.nodes.push(Node {
+            positions: start..start + order.len(),
+            second: None,
+        });
+        self.boxes.extend(low);
+        self.boxes.extend(high);
+        if let Some(widest) = widest.filter(|_| order.len() > LEAF) {
+            let column = self.columns[widest];
+            let middle = order.len() / 2;
+            order.select_nth_unstable_by(middle, |&a, &b| {
+                value(a, column).total_cmp(&value(b, column))
+            });
+            let (first, second) = order.split_at_mut(middle);
+            self.grow(first, start);
+            self.nodes[node].second = Some(self.grow(second, start + middle));
+        }
+        node
     }
 }
 
@@ -336,13 +454,13 @@ mod tests {
         let mut labels = Vec::new();
         for r in 0..rows {
             if r % 7 == 6 {
-                let copy = rng.random_range(0..r) * 10;
-                data.extend_from_within(copy..copy + 10);
-                labels.push(labels[copy / 10]);
+                let copy = rng.random_range(0..r) * 9;
+                data.extend_from_within(copy..copy + 9);
+                labels.push(labels[copy / 9]);
                 continue;
             }
-            let mut one_hot = [0.0; 4];
-            one_hot[rng.random_range(0..4)] = 1.0;
+            let mut one_hot = [0.0; 3];
+            one_hot[rng.random_range(0..3)] = 1.0;
             let home = rng.random_range(0..2);
             data.extend(one_hot);
             data.extend([
@@ -352,13 +470,13 @@ mod tests {
             data.push(f64::from(rng.random_range(0..2u8)));
             data.push(rng.random_range(-2.0..2.0));
             data.push(rng.random_range(-1.0..1.0));
-            data.push(f64::from(rng.random_range(0..5u8)) * 0.5);
+            data.push(f64::from(rng.random_range(0..3u8)) * 0.5);
             labels.push(u8::from(rng.random::<f64>() < 0.3));
         }
         (
             Matrix {
                 rows,
-                cols: 10,
+                cols: 9,
                 data,
             },
             labels,
@@ -391,13 +509,15 @@ mod tests {
 
     #[test]
     fn finds_what_a_scan_of_every_row_finds_ties_included() {
-        let (rows, labels) = encoded(3_000, 5);
+        let (rows, labels) = encoded(20_000, 5);
         let index = SearchIndex::build(&rows, &labels);
         // The one-hot levels, the flag and the coarse column form the
-        // pattern; the two continuous columns stay dense.
-        assert_eq!(index.dense_columns, vec![7, 8]);
-        assert!(index.groups.len() > 10, "{} groups", index.groups.len());
-        let (queries, _) = encoded(200, 6);
+        // pattern; the two continuous columns stay dense, in trees of
+        // several levels.
+        assert_eq!(index.dense_columns, vec![6, 7]);
+        assert!(index.groups.len() > 50, "{} groups", index.groups.len());
+        assert!(index.nodes.len() > 3 * index.groups.len());
+        let (queries, _) = encoded(150, 6);
         for q in 0..queries.rows {
             // Kept rows themselves (distance 0, duplicates) and new rows.
             let query = if q % 2 == 0 {
@@ -423,6 +543,7 @@ mod tests {
         let index = SearchIndex::build(&rows, &labels);
         assert!(index.pattern_columns.is_empty());
         assert_eq!(index.groups.len(), 2);
+        assert!(index.nodes.len() > 30);
         for q in 0..50 {
             let query = [q as f64 * 0.08 - 2.0, 0.3, -0.1];
             assert_eq!(
