@@ -78,24 +78,34 @@ impl NearestNeighbours {
             return scores;
         }
         let index = self.index();
-        let score = |first: usize, out: &mut [f64]| {
-            for (i, score) in out.iter_mut().enumerate() {
-                let query = x.row(first + i);
-                let nearest = index.nearest(&self.rows, &self.labels, query, k, Among::All);
-                *score = nearest.iter().filter(|n| n.label == 1).count() as f64 / k as f64;
-            }
+        let mut by_locality: Vec<(usize, usize)> =
+            (0..x.rows).map(|i| (index.locality(x.row(i)), i)).collect();
+        by_locality.sort_unstable();
+        let score = |rows: &[(usize, usize)]| -> Vec<f64> {
+            rows.iter()
+                .map(|&(_, i)| {
+                    let nearest = index.nearest(&self.rows, &self.labels, x.row(i), k, Among::All);
+                    nearest.iter().filter(|n| n.label == 1).count() as f64 / k as f64
+                })
+                .collect()
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(2);
-        if threads > 1 && x.rows >= PARALLEL_ROWS {
-            let (low, high) = scores.split_at_mut(x.rows / 2);
+        let scored = if threads > 1 && x.rows >= PARALLEL_ROWS {
+            let (low, high) = by_locality.split_at(x.rows / 2);
             std::thread::scope(|scope| {
-                scope.spawn(|| score(0, low));
-                score(x.rows / 2, high);
-            });
+                let low = scope.spawn(|| score(low));
+                let high = score(high);
+                let mut low = low.join().expect("the scoring thread finishes");
+                low.extend(high);
+                low
+            })
         } else {
-            score(0, &mut scores);
+            score(&by_locality)
+        };
+        for (&(_, i), score) in by_locality.iter().zip(scored) {
+            scores[i] = score;
         }
         scores
     }

@@ -4,15 +4,16 @@
 //!
 //! Encoded credit data is mostly one-hot levels and flags: columns with a
 //! handful of distinct values. The kept rows are grouped by their values on
-//! such columns (a *pattern*) and by label, each group stored contiguously
-//! with its remaining (*dense*) columns column-major. A query's squared
+//! such columns (a *pattern*) and by label, each group's rows consecutive.
+//! A query's squared
 //! distance to a row is then its distance to the row's pattern (one sum per
 //! pattern, not per row) plus the dense columns' part. Groups are visited in
 //! order of their pattern's distance, and the search stops at the first
 //! group whose pattern alone is farther than the current `k`-th candidate:
 //! every row in it and after it is too. Within a group, a k-d tree over the
-//! dense columns (median splits of the widest side, leaves of up to
-//! [`LEAF`] rows) skips every node whose bounding box is farther.
+//! remaining (*dense*) columns (median splits of the widest side, leaves of
+//! up to [`LEAF`] rows, each leaf's values one block, column after column)
+//! skips every node whose bounding box is farther.
 //!
 //! Candidates are chosen on these regrouped sums, then every candidate's
 //! distance is recomputed column by column as a direct scan would, and the
@@ -67,7 +68,8 @@ pub(crate) struct SearchIndex {
     /// Columns that make up the pattern.
     pattern_columns: Vec<usize>,
     pattern_count: usize,
-    /// Each pattern's values on `pattern_columns`, pattern after pattern.
+    /// `patterns[i * pattern_count + p]`: pattern `p`'s value on
+    /// `pattern_columns[i]`.
     patterns: Vec<f64>,
     groups: Vec<Group>,
     /// The kept-row index at each position of the regrouped order.
@@ -79,8 +81,10 @@ pub(crate) struct SearchIndex {
     nodes: Vec<Node>,
     /// Each node's bounding box: the dense columns' lows, then their highs.
     boxes: Vec<f64>,
-    /// `dense[c * order.len() + position]`: dense column `c` of the row at
-    /// `position`.
+    /// The dense columns' values, leaf after leaf, each leaf column after
+    /// column: for a leaf over `positions`, `dense[positions.start * width
+    /// + c * positions.len() + i]` is column `c` of the row at
+    /// `positions.start + i`.
     dense: Vec<f64>,
 }
 
@@ -156,12 +160,8 @@ impl SearchIndex {
                 }
                 _ => {
                     let row = rows.row(r as usize);
-                    let width = pattern_columns.len();
-                    for (v, &c) in values[pattern * width..][..width]
-                        .iter_mut()
-                        .zip(&pattern_columns)
-                    {
-                        *v = row[c];
+                    for (i, &c) in pattern_columns.iter().enumerate() {
+                        values[i * patterns + pattern] = row[c];
                     }
                     groups.push(Group {
                         pattern,
@@ -172,20 +172,36 @@ impl SearchIndex {
                 }
             }
         }
+        let width = dense_columns.len();
+        // The dense values row after row in the regrouped order; the trees
+        // reorder them with `order`.
+        let mut points = Vec::with_capacity(n * width);
+        for &r in &order {
+            let row = rows.row(r as usize);
+            points.extend(dense_columns.iter().map(|&c| row[c]));
+        }
         let mut trees = Trees {
-            rows,
-            columns: &dense_columns,
+            width,
             nodes: Vec::new(),
             boxes: Vec::new(),
         };
         for group in &mut groups {
             let positions = group.positions.clone();
-            group.root = trees.grow(&mut order[positions.clone()], positions.start);
+            group.root = trees.grow(
+                &mut order[positions.clone()],
+                &mut points[positions.start * width..positions.end * width],
+                positions.start,
+            );
         }
         let Trees { nodes, boxes, .. } = trees;
-        let mut dense = Vec::with_capacity(n * dense_columns.len());
-        for &c in &dense_columns {
-            dense.extend(order.iter().map(|&r| rows.data[r as usize * rows.cols + c]));
+        // Each leaf's rows in one block, column after column: a leaf's
+        // distances read one contiguous run of memory.
+        let mut dense = Vec::with_capacity(n * width);
+        for leaf in nodes.iter().filter(|node| node.second.is_none()) {
+            let block = &points[leaf.positions.start * width..leaf.positions.end * width];
+            for c in 0..width {
+                dense.extend(block.iter().skip(c).step_by(width));
+            }
         }
         Self {
             pattern_columns,
@@ -219,6 +235,46 @@ impl SearchIndex {
         bound
     }
 
+    /// The query's squared distance to each pattern.
+    fn pattern_distances(&self, query: &[f64]) -> Vec<f64> {
+        let query_pattern: Vec<f64> = self.pattern_columns.iter().map(|&c| query[c]).collect();
+        let mut distances = vec![0.0; self.pattern_count];
+        dispatch(DenseSums {
+            sums: &mut distances,
+            query: &query_pattern,
+            dense: &self.patterns,
+            stride: self.pattern_count,
+            start: 0,
+        });
+        distances
+    }
+
+    /// Where `query` falls among the kept rows: the first position of the
+    /// leaf it lies nearest to in the largest group of its nearest pattern.
+    /// Queries in this order visit mostly the same leaves one after the
+    /// other, so those stay in cache.
+    pub(crate) fn locality(&self, query: &[f64]) -> usize {
+        let pattern_distance = self.pattern_distances(query);
+        let Some(group) = self.groups.iter().min_by(|a, b| {
+            pattern_distance[a.pattern]
+                .total_cmp(&pattern_distance[b.pattern])
+                .then(b.positions.len().cmp(&a.positions.len()))
+        }) else {
+            return 0;
+        };
+        let dense: Vec<f64> = self.dense_columns.iter().map(|&c| query[c]).collect();
+        let mut node = group.root;
+        while let Some(second) = self.nodes[node].second {
+            let first = node + 1;
+            node = if self.node_bound(second, &dense, 0.0) < self.node_bound(first, &dense, 0.0) {
+                second
+            } else {
+                first
+            };
+        }
+        self.nodes[node].positions.start
+    }
+
     /// The `k` rows of `among` nearest to `query`, nearest first; ties by
     /// kept-row index. `rows` and `labels` are the ones the index was built
     /// from.
@@ -233,76 +289,37 @@ impl SearchIndex {
         if k == 0 {
             return Vec::new();
         }
-        let width = self.pattern_columns.len();
-        let pattern_distance: Vec<f64> = (0..self.pattern_count)
-            .map(|p| {
-                self.patterns[p * width..][..width]
-                    .iter()
-                    .zip(&self.pattern_columns)
-                    .map(|(v, &c)| (query[c] - v) * (query[c] - v))
-                    .sum()
-            })
-            .collect();
-        let distance_to = |g: &Group| pattern_distance[g.pattern];
-        let mut visit: Vec<&Group> = self
+        let pattern_distance = self.pattern_distances(query);
+        let mut search = Search {
+            index: self,
+            query: self.dense_columns.iter().map(|&c| query[c]).collect(),
+            k,
+            candidates: Vec::new(),
+            bound: f64::INFINITY,
+            compact_at: 2 * k,
+            stack: Vec::new(),
+        };
+        let mut pending: Vec<(f64, &Group)> = self
             .groups
             .iter()
             .filter(|g| among.admits(g.label))
+            .map(|g| (pattern_distance[g.pattern], g))
             .collect();
-        visit.sort_by(|a, b| distance_to(a).total_cmp(&distance_to(b)));
-        let query_dense: Vec<f64> = self.dense_columns.iter().map(|&c| query[c]).collect();
-
-        let n = self.order.len();
-        let mut candidates: Vec<(f64, u32)> = Vec::new();
-        let mut bound = f64::INFINITY;
-        let mut compact_at = 2 * k;
-        let mut sums = [0.0; LEAF];
-        let mut stack: Vec<(f64, usize)> = Vec::new();
-        for group in visit {
-            let base = distance_to(group);
-            if base > bound {
+        // The query's own pattern first (it usually holds all k nearest), so
+        // that only the few groups within reach of them need ordering.
+        let nearest_pattern = pending.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        for &(base, group) in pending.iter().filter(|p| p.0 <= nearest_pattern) {
+            search.group(group, base);
+        }
+        pending.retain(|p| p.0 > nearest_pattern && p.0 <= search.bound);
+        pending.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        for (base, group) in pending {
+            if base > search.bound {
                 break;
             }
-            stack.push((self.node_bound(group.root, &query_dense, base), group.root));
-            while let Some((node_bound, node)) = stack.pop() {
-                if node_bound > bound {
-                    continue;
-                }
-                if let Some(second) = self.nodes[node].second {
-                    let first = node + 1;
-                    let near = (self.node_bound(first, &query_dense, base), first);
-                    let far = (self.node_bound(second, &query_dense, base), second);
-                    let (near, far) = if far.0 < near.0 {
-                        (far, near)
-                    } else {
-                        (near, far)
-                    };
-                    stack.push(far);
-                    stack.push(near);
-                    continue;
-                }
-                let positions = self.nodes[node].positions.clone();
-                let sums = &mut sums[..positions.len()];
-                sums.fill(base);
-                dispatch(DenseSums {
-                    sums,
-                    query: &query_dense,
-                    dense: &self.dense,
-                    stride: n,
-                    start: positions.start,
-                });
-                candidates.extend(
-                    sums.iter()
-                        .zip(positions.start as u32..)
-                        .filter(|&(&s, _)| s <= bound)
-                        .map(|(&s, position)| (s, position)),
-                );
-                if candidates.len() >= compact_at {
-                    bound = keep_nearest(&mut candidates, k);
-                    compact_at = (2 * candidates.len()).max(compact_at);
-                }
-            }
+            search.group(group, base);
         }
+        let mut candidates = search.candidates;
         keep_nearest(&mut candidates, k);
 
         let mut found: Vec<Neighbour> = candidates
@@ -326,48 +343,130 @@ impl SearchIndex {
     }
 }
 
+/// One query's search: the candidates so far and the bound beyond which a
+/// row cannot become one.
+struct Search<'a> {
+    index: &'a SearchIndex,
+    /// The query's dense columns.
+    query: Vec<f64>,
+    k: usize,
+    /// (sum, position) of every row within the bound when it was visited.
+    candidates: Vec<(f64, u32)>,
+    bound: f64,
+    compact_at: usize,
+    stack: Vec<(f64, usize)>,
+}
+
+impl Search<'_> {
+    /// Visits `group`'s tree, nearer child first, skipping nodes beyond
+    /// the bound; `base` is the query's distance to the group's pattern.
+    fn group(&mut self, group: &Group, base: f64) {
+        let index = self.index;
+        let mut sums = [0.0; LEAF];
+        self.stack
+            .push((index.node_bound(group.root, &self.query, base), group.root));
+        while let Some((node_bound, node)) = self.stack.pop() {
+            if node_bound > self.bound {
+                continue;
+            }
+            if let Some(second) = index.nodes[node].second {
+                let first = node + 1;
+                let near = (index.node_bound(first, &self.query, base), first);
+                let far = (index.node_bound(second, &self.query, base), second);
+                let (near, far) = if far.0 < near.0 {
+                    (far, near)
+                } else {
+                    (near, far)
+                };
+                self.stack.push(far);
+                self.stack.push(near);
+                continue;
+            }
+            let leaf = index.nodes[node].positions.clone();
+            let width = self.query.len();
+            let block = &index.dense[leaf.start * width..leaf.end * width];
+            // Leaves hold more than [`LEAF`] rows only when these are equal
+            // on every dense column (or there are none).
+            for start in (0..leaf.len()).step_by(LEAF) {
+                let sums = &mut sums[..LEAF.min(leaf.len() - start)];
+                sums.fill(base);
+                dispatch(DenseSums {
+                    sums,
+                    query: &self.query,
+                    dense: block,
+                    stride: leaf.len(),
+                    start,
+                });
+                let bound = self.bound;
+                self.candidates.extend(
+                    sums.iter()
+                        .zip((leaf.start + start) as u32..)
+                        .filter(|&(&s, _)| s <= bound)
+                        .map(|(&s, position)| (s, position)),
+                );
+            }
+            if self.candidates.len() >= self.compact_at {
+                self.bound = keep_nearest(&mut self.candidates, self.k);
+                self.compact_at = (2 * self.candidates.len()).max(self.compact_at);
+            }
+        }
+    }
+}
+
 /// Builds the groups' k-d trees, reordering each group's positions so that
 /// every node's rows are consecutive.
-struct Trees<'a> {
-    rows: &'a Matrix,
-    columns: &'a [usize],
+struct Trees {
+    /// Dense columns.
+    width: usize,
     nodes: Vec<Node>,
     boxes: Vec<f64>,
 }
 
-impl Trees<'_> {
-    /// The node over the kept rows `order` (at positions from `start`);
-    /// its subtree follows it.
-    fn grow(&mut self, order: &mut [u32], start: usize) -> usize {
-        let value = |r: u32, c: usize| self.rows.data[r as usize * self.rows.cols + c];
-        let mut low = vec![f64::INFINITY; self.columns.len()];
-        let mut high = vec![f64::NEG_INFINITY; self.columns.len()];
-        for &r in order.iter() {
-            for ((l, h), &c) in low.iter_mut().zip(&mut high).zip(self.columns) {
-                let v = value(r, c);
-                *l = l.min(v);
-                *h = h.max(v);
-            }
-        }
-        let widest = (0..self.columns.len())
-            .max_by(|&a, &b| (high[a] - low[a]).total_cmp(&(high[b] - low[b])))
-            .filter(|&c| high[c] > low[c]);
+impl Trees {
+    /// The node over the kept rows `order` (at positions from `start`),
+    /// whose dense values are `points`, row after row; its subtree follows
+    /// it.
+    fn grow(&mut self, order: &mut [u32], points: &mut [f64], start: usize) -> usize {
+        let width = self.width;
         let node = self.nodes.len();
         self.nodes.push(Node {
             positions: start..start + order.len(),
             second: None,
         });
+        if width == 0 {
+            return node;
+        }
+        let mut low = vec![f64::INFINITY; width];
+        let mut high = vec![f64::NEG_INFINITY; width];
+        for point in points.chunks_exact(width) {
+            for ((l, h), &v) in low.iter_mut().zip(&mut high).zip(point) {
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        }
+        let widest = (0..width)
+            .max_by(|&a, &b| (high[a] - low[a]).total_cmp(&(high[b] - low[b])))
+            .filter(|&c| high[c] > low[c]);
         self.boxes.extend(low);
         self.boxes.extend(high);
         if let Some(widest) = widest.filter(|_| order.len() > LEAF) {
-            let column = self.columns[widest];
             let middle = order.len() / 2;
-            order.select_nth_unstable_by(middle, |&a, &b| {
-                value(a, column).total_cmp(&value(b, column))
-            });
+            let mut keyed: Vec<(f64, u32)> = points
+                .chunks_exact(width)
+                .map(|point| point[widest])
+                .zip(0..)
+                .collect();
+            keyed.select_nth_unstable_by(middle, |a, b| a.0.total_cmp(&b.0));
+            let (old_order, old_points) = (order.to_vec(), points.to_vec());
+            for (new, &(_, old)) in keyed.iter().enumerate() {
+                let old = old as usize;
+                order[new] = old_order[old];
+                points[new * width..][..width].copy_from_slice(&old_points[old * width..][..width]);
+            }
             let (first, second) = order.split_at_mut(middle);
-            self.grow(first, start);
-            self.nodes[node].second = Some(self.grow(second, start + middle));
+            let (first_points, second_points) = points.split_at_mut(middle * width);
+            self.grow(first, first_points, start);
+            self.nodes[node].second = Some(self.grow(second, second_points, start + middle));
         }
         node
     }
@@ -531,6 +630,42 @@ mod tests {
                         index.nearest(&rows, &labels, query, k, among),
                         brute_force(&rows, &labels, query, k, among),
                         "query {q}, k {k}, {among:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_equal_rows_and_no_dense_columns() {
+        let mut rng = SmallRng::seed_from_u64(8);
+        // A flag and a column of 20 levels: beyond the pattern's 16, so it
+        // stays dense, and ~150 rows share each of its values.
+        let flagged: Vec<f64> = (0..3_000)
+            .flat_map(|_| {
+                [
+                    f64::from(rng.random_range(0..2u8)),
+                    f64::from(rng.random_range(0..20u8)),
+                ]
+            })
+            .collect();
+        // Two flags only: every column in the pattern.
+        let flags_only: Vec<f64> = flagged.chunks(2).flat_map(|r| [r[0], r[1] % 2.0]).collect();
+        let labels: Vec<u8> = (0..3_000).map(|_| rng.random_range(0..2u8)).collect();
+        for (data, dense) in [(flagged, 1), (flags_only, 0)] {
+            let rows = Matrix {
+                rows: 3_000,
+                cols: 2,
+                data,
+            };
+            let index = SearchIndex::build(&rows, &labels);
+            assert_eq!(index.dense_columns.len(), dense);
+            for query in [[0.0, 3.0], [1.0, 0.4], [0.5, 19.5]] {
+                for k in [1, 25, 300] {
+                    assert_eq!(
+                        index.nearest(&rows, &labels, &query, k, Among::All),
+                        brute_force(&rows, &labels, &query, k, Among::All),
+                        "{dense} dense, query {query:?}, k {k}"
                     );
                 }
             }
