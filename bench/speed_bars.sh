@@ -22,5 +22,5 @@ for rows in $SIZES; do
     python3 bench/peers/train_peers.py --train "$prefix.train.csv" --test "$prefix.test.csv" \
         --target Status --positive bad --algos lr,tree,gbdt --repeats "$REPEATS"
     python3 bench/peers/train_peers.py --train "$prefix.train.csv" --test "$prefix.knnq.csv" \
-        --target Status --positive bad --algos knn --repeats "$REPEATS" --no-header
+        --target Status --positive bad --algos knn,knn-equal --repeats "$REPEATS" --no-header
 done

@@ -10,7 +10,7 @@ as kaskad's figures include its own preprocessing. Prints a Markdown table.
 
     cargo build --release -p kaskad
     python3 bench/peers/train_peers.py --train T.csv --test S.csv --target Status --positive bad \
-        [--algos lr,tree,knn,gbdt,mlp] [--kaskad path/to/kaskad]
+        [--algos lr,tree,knn,knn-equal,gbdt,mlp] [--kaskad path/to/kaskad]
 """
 import argparse
 import json
@@ -25,11 +25,17 @@ FAMILIES = {
     "tree": (["max_depth=6", "min_samples_leaf=20"],
              "DecisionTreeClassifier(max_depth=6, min_samples_leaf=20, random_state=0)"),
     "knn": (["k=25"], "KNeighborsClassifier(n_neighbors=25)"),
+    # Equal work: kaskad keeps every training row (max_rows = the training
+    # rows, filled in below) and one-hot encodes as the peer does, instead
+    # of its default 50,000-row reservoir and variant choice.
+    "knn-equal": (["k=25", "max_rows={train_rows}"], "KNeighborsClassifier(n_neighbors=25)"),
     "gbdt": (["n_trees=200", "learning_rate=0.1", "max_leaves=31", "min_samples_leaf=20"],
              "LGBMClassifier(n_estimators=200, learning_rate=0.1, num_leaves=31, "
              "min_child_samples=20, verbose=-1)"),
     "mlp": ([], "MLPClassifier(hidden_layer_sizes=(64, 32), early_stopping=True, random_state=0)"),
 }
+# Further kaskad flags per family.
+KASKAD_FLAGS = {"knn-equal": ["--variant", "onehot"]}
 
 PEER = r'''
 import json, resource, sys, time
@@ -105,14 +111,17 @@ def main():
         print("| family | kaskad AUC | peer AUC | Δ AUC | kaskad fit s | peer fit s | fit ratio (peer/kaskad) "
               "| kaskad predict s | peer predict s | predict ratio | kaskad peak MiB | peer peak MiB |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with open(args.train) as f:
+        train_rows = sum(1 for _ in f) - 1
     for algo in args.algos.split(","):
         params, estimator = FAMILIES[algo]
         command = [args.kaskad, "bench", "train", "--train", args.train, "--test", args.test,
-                   "--target", args.target, "--algo", algo, "--json"]
+                   "--target", args.target, "--algo", algo.split("-")[0], "--json"]
+        command += KASKAD_FLAGS.get(algo, [])
         for p in args.positive:
             command += ["--positive", p]
         for p in params:
-            command += ["--param", p]
+            command += ["--param", p.format(train_rows=train_rows)]
         peer = [sys.executable, "-c", PEER, args.train, args.test, args.target,
                 json.dumps(args.positive), estimator]
         our_runs, their_runs, our_error, their_error = [], [], None, None
