@@ -55,46 +55,25 @@ impl Binned {
     }
 
     pub(crate) fn with_bundling(x: &Matrix, rows: usize, bundle: bool) -> Self {
-        let mut edges = Vec::with_capacity(x.cols);
-        let mut bins = Vec::with_capacity(rows * x.cols);
-        let mut block: Vec<Vec<f64>> = (0..COLUMNS_PER_PASS.min(x.cols))
-            .map(|_| Vec::with_capacity(rows))
-            .collect();
-        let mut defaults = Vec::with_capacity(x.cols);
-        for f in 0..x.cols {
-            // Columns are copied out of the row-major matrix a few at a
-            // time, in one pass: a pass per column would read every cache
-            // line of the matrix once per column.
-            let in_block = f % COLUMNS_PER_PASS;
-            if in_block == 0 {
-                let width = block.len().min(x.cols - f);
-                block.iter_mut().for_each(Vec::clear);
-                for row in x.data.chunks_exact(x.cols).take(rows) {
-                    for (column, &v) in block.iter_mut().zip(&row[f..f + width]) {
-                        column.push(v);
-                    }
-                }
-            }
-            let column = &block[in_block];
-            let cut = quantile_edges(column);
-            let nan_bin = (cut.len() + 1) as u8;
-            let mut counts = vec![0usize; cut.len() + 2];
-            bins.extend(column.iter().map(|&v| {
-                let bin = if v.is_nan() {
-                    nan_bin
-                } else {
-                    cut.partition_point(|&e| e < v) as u8
-                };
-                counts[usize::from(bin)] += 1;
-                bin
-            }));
-            let default = (0..counts.len()).max_by_key(|&b| (counts[b], usize::MAX - b));
-            defaults.push((
-                default.unwrap_or(0),
-                rows - default.map_or(0, |b| counts[b]),
-            ));
-            edges.push(cut);
-        }
+        let mut bins = vec![0u8; rows * x.cols];
+        // Two threads bin a half of the passes each (see `bin_columns`).
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let middle = if threads > 1 && rows >= PARALLEL_ROWS {
+            x.cols.div_ceil(COLUMNS_PER_PASS) / 2 * COLUMNS_PER_PASS
+        } else {
+            0
+        };
+        let (low, high) = bins.split_at_mut(middle * rows);
+        let (mut cut, high_cut) = std::thread::scope(|scope| {
+            let high = scope.spawn(|| bin_columns(x, rows, middle..x.cols, high));
+            let low = bin_columns(x, rows, 0..middle, low);
+            let high = high
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (low, high)
+        });
+        cut.extend(high_cut);
+        let (edges, defaults): (Vec<Vec<f64>>, Vec<(usize, usize)>) = cut.into_iter().unzip();
         let widths: Vec<usize> = edges.iter().map(|e| e.len() + 2).collect();
         let groups = if bundle {
             bundles(&bins, rows, &widths, &defaults)
@@ -320,6 +299,56 @@ impl NodeRows<'_> {
     }
 }
 
+/// Cuts `features` of the first `rows` rows into bins, written column by
+/// column into `out`; returns each feature's upper bin edges with its most
+/// frequent bin and how many rows are elsewhere.
+fn bin_columns(
+    x: &Matrix,
+    rows: usize,
+    features: std::ops::Range<usize>,
+    out: &mut [u8],
+) -> Vec<(Vec<f64>, (usize, usize))> {
+    let (first, features) = (features.start, features.len());
+    let mut block: Vec<Vec<f64>> = (0..COLUMNS_PER_PASS.min(features))
+        .map(|_| Vec::with_capacity(rows))
+        .collect();
+    let mut binned = Vec::with_capacity(features);
+    for k in 0..features {
+        let column_bins = &mut out[k * rows..(k + 1) * rows];
+        // Columns are copied out of the row-major matrix a few at a time,
+        // in one pass: a pass per column would read every cache line of
+        // the matrix once per column.
+        let in_block = k % COLUMNS_PER_PASS;
+        if in_block == 0 {
+            let f = first + k;
+            let width = block.len().min(features - k);
+            block.iter_mut().for_each(Vec::clear);
+            for row in x.data.chunks_exact(x.cols).take(rows) {
+                for (column, &v) in block.iter_mut().zip(&row[f..f + width]) {
+                    column.push(v);
+                }
+            }
+        }
+        let column = &block[in_block];
+        let cut = quantile_edges(column);
+        let nan_bin = (cut.len() + 1) as u8;
+        let mut counts = vec![0usize; cut.len() + 2];
+        for (b, &v) in column_bins.iter_mut().zip(column) {
+            let bin = if v.is_nan() {
+                nan_bin
+            } else {
+                cut.partition_point(|&e| e < v) as u8
+            };
+            counts[usize::from(bin)] += 1;
+            *b = bin;
+        }
+        let default = (0..counts.len()).max_by_key(|&b| (counts[b], usize::MAX - b));
+        let elsewhere = rows - default.map_or(0, |b| counts[b]);
+        binned.push((cut, (default.unwrap_or(0), elsewhere)));
+    }
+    binned
+}
+
 /// Groups of features that can share a histogram: greedily, most
 /// non-default rows first, each sparse feature joins the first group where
 /// no row is away from its default bin in both, and whose bins still fit a
@@ -484,6 +513,44 @@ mod tests {
         assert!(edges.windows(2).all(|w| w[0] < w[1]));
         let few = quantile_edges(&[3.0, 1.0, f64::NAN, 2.0, 1.0]);
         assert_eq!(few, vec![1.5, 2.5]);
+    }
+
+    #[test]
+    fn every_column_is_binned_by_its_own_edges() {
+        // Enough rows for two threads to bin half of the columns each, and
+        // columns of every kind: flags, counts, NaN, many distinct values.
+        let (rows, cols) = (PARALLEL_ROWS + 3, 19);
+        let data: Vec<f64> = (0..rows * cols)
+            .map(|i| {
+                let (r, f) = (i / cols, i % cols);
+                match f % 4 {
+                    0 => f64::from(u8::from(r % (f + 2) == 0)),
+                    1 => (r * 7919 % 1_000) as f64 / 10.0,
+                    2 if r % 5 == 0 => f64::NAN,
+                    _ => ((r * f) % 37) as f64,
+                }
+            })
+            .collect();
+        let x = Matrix { rows, cols, data };
+        let binned = Binned::new(&x, rows);
+        assert_eq!(binned.edges.len(), cols);
+        for f in 0..cols {
+            let column: Vec<f64> = (0..rows).map(|r| x.data[r * cols + f]).collect();
+            let edges = quantile_edges(&column);
+            assert_eq!(binned.edges[f], edges, "feature {f}");
+            for (r, &v) in column.iter().enumerate() {
+                let want = if v.is_nan() {
+                    edges.len() + 1
+                } else {
+                    edges.partition_point(|&e| e < v)
+                };
+                assert_eq!(
+                    usize::from(binned.column(f)[r]),
+                    want,
+                    "feature {f} row {r}"
+                );
+            }
+        }
     }
 
     #[test]
