@@ -589,20 +589,20 @@ impl<'a> Booster<'a> {
     /// The histogram of the leaf whose rows are `order[start..end]`.
     fn build_hist(&mut self, hist: &mut [Stat], start: usize, end: usize) {
         let rows = &self.order[start..end];
-        self.leaf_grad.clear();
-        self.leaf_hess.clear();
-        self.leaf_grad
-            .extend(rows.iter().map(|&r| self.grad[r as usize]));
-        self.leaf_hess
-            .extend(rows.iter().map(|&r| self.hess[r as usize]));
-        self.binned.build_hist(
-            rows,
-            &self.leaf_grad,
-            &self.leaf_hess,
-            hist,
-            &mut self.spare,
-            self.threads,
-        );
+        // The root's rows are every row in order: nothing to gather.
+        let (grad, hess) = if rows.len() == self.grad.len() {
+            (&self.grad, &self.hess)
+        } else {
+            self.leaf_grad.clear();
+            self.leaf_hess.clear();
+            self.leaf_grad
+                .extend(rows.iter().map(|&r| self.grad[r as usize]));
+            self.leaf_hess
+                .extend(rows.iter().map(|&r| self.hess[r as usize]));
+            (&self.leaf_grad, &self.leaf_hess)
+        };
+        self.binned
+            .build_hist(rows, grad, hess, hist, &mut self.spare, self.threads);
     }
 
     /// The best split of `leaf` by loss reduction, trying for every
