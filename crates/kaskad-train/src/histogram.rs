@@ -23,6 +23,12 @@ const COLUMNS_PER_PASS: usize = 8;
 /// flags) share one group, so a histogram pass reads one byte per group
 /// instead of one per feature. A feature's histogram is read back from its
 /// group's with [`Binned::feature_hist`].
+///
+/// Groups narrow enough are then *packed* in products: a pack's bin is
+/// `Σ bin_i · stride_i` over its groups (one byte still, at most 256
+/// combinations), so e.g. three yes/no flags that are never exclusive cost
+/// one byte per row instead of three; a feature's histogram is then the
+/// marginal over its group's digit.
 pub(crate) struct Binned {
     pub(crate) rows: usize,
     /// `edges[f][j]`: the largest value of bin `j`'s range (`x <= edge`).
@@ -31,22 +37,34 @@ pub(crate) struct Binned {
     pub(crate) bins: Vec<u8>,
     /// Where each feature's bins sit in a histogram.
     pub(crate) slots: Vec<Slot>,
-    /// Where each group's bins start in a histogram.
+    /// Where each pack's bins start in a histogram.
     pub(crate) group_offsets: Vec<usize>,
-    /// Histogram length: every group's bins.
+    /// Histogram length: every pack's bins.
     pub(crate) bins_total: usize,
-    /// Row-major, one byte per group: the bin of the row in each group's
-    /// part of the histogram. Histogram passes read a row's groups at once.
+    /// Row-major, one byte per pack: the bin of the row in each pack's
+    /// part of the histogram. Histogram passes read a row's packs at once.
     pub(crate) group_bins: Vec<u8>,
 }
 
-/// A feature's place in the histogram: bin `b` is at `start + b`, except
-/// that a bundled feature's `default` bin is not counted there (its rows are
-/// the leaf's rows minus those in the feature's other bins).
+/// A feature's place in the histogram: bin `b` is at `start + b` (or, when
+/// its group shares a pack, at digit `start + b` of the pack), except that
+/// a bundled feature's `default` bin is not counted there (its rows are the
+/// leaf's rows minus those in the feature's other bins).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Slot {
     start: usize,
     default: Option<usize>,
+    packed: Option<Digit>,
+}
+
+/// Where a group sits in a pack of several: pack bin `p` holds the group's
+/// bin `(p / stride) % width`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Digit {
+    pack_start: usize,
+    pack_width: usize,
+    stride: usize,
+    width: usize,
 }
 
 impl Binned {
@@ -80,57 +98,84 @@ impl Binned {
         } else {
             (0..x.cols).map(|f| vec![f]).collect()
         };
-        let mut slots = vec![
-            Slot {
-                start: 0,
-                default: None
-            };
-            x.cols
-        ];
-        let mut group_offsets = Vec::with_capacity(groups.len());
-        let mut bins_total = 0;
-        // Per group, per feature: the group bin of each of its bins.
+        // Per group: its width, and per feature where its bins start in
+        // the group, its default bin when bundled, and the group bin of
+        // each of its bins.
+        let mut group_widths = Vec::with_capacity(groups.len());
         let mut group_bin_of: Vec<Vec<(usize, Vec<u8>)>> = Vec::with_capacity(groups.len());
+        let mut places = vec![(0, None); x.cols];
         for group in &groups {
-            group_offsets.push(bins_total);
             let mut maps = Vec::with_capacity(group.len());
             if let [f] = group[..] {
-                slots[f] = Slot {
-                    start: bins_total,
-                    default: None,
-                };
                 maps.push((f, (0..widths[f]).map(|b| b as u8).collect()));
-                bins_total += widths[f];
+                group_widths.push(widths[f]);
             } else {
                 // Group bin 0: every feature of the group at its default.
                 let mut next = 1;
                 for &f in group {
                     let default = defaults[f].0;
-                    slots[f] = Slot {
-                        start: bins_total + next,
-                        default: Some(default),
-                    };
+                    places[f] = (next, Some(default));
                     let map = (0..widths[f])
                         .map(|b| if b == default { 0 } else { (next + b) as u8 })
                         .collect();
                     maps.push((f, map));
                     next += widths[f];
                 }
-                bins_total += next;
+                group_widths.push(next);
             }
             group_bin_of.push(maps);
         }
-        let mut group_bins = vec![0u8; rows * groups.len()];
-        for (g, maps) in group_bin_of.iter().enumerate() {
-            for (f, map) in maps {
-                let column = &bins[f * rows..(f + 1) * rows];
-                for (r, &b) in column.iter().enumerate() {
-                    let mapped = map[usize::from(b)];
-                    if mapped != 0 || maps.len() == 1 {
-                        group_bins[r * groups.len() + g] = mapped;
+        let packs = if bundle {
+            packs(&group_widths)
+        } else {
+            (0..groups.len()).map(|g| vec![g]).collect()
+        };
+        let mut slots = vec![
+            Slot {
+                start: 0,
+                default: None,
+                packed: None,
+            };
+            x.cols
+        ];
+        let mut group_offsets = Vec::with_capacity(packs.len());
+        let mut bins_total = 0;
+        let mut group_bins = vec![0u8; rows * packs.len()];
+        for (p, pack) in packs.iter().enumerate() {
+            let pack_width: usize = pack.iter().map(|&g| group_widths[g]).product();
+            group_offsets.push(bins_total);
+            let mut stride = 1;
+            for &g in pack {
+                for (f, map) in &group_bin_of[g] {
+                    let (start, default) = places[*f];
+                    slots[*f] = if pack.len() == 1 {
+                        Slot {
+                            start: bins_total + start,
+                            default,
+                            packed: None,
+                        }
+                    } else {
+                        Slot {
+                            start,
+                            default,
+                            packed: Some(Digit {
+                                pack_start: bins_total,
+                                pack_width,
+                                stride,
+                                width: group_widths[g],
+                            }),
+                        }
+                    };
+                    // Within a group at most one feature is away from group
+                    // bin 0 in a row, so adding the digits sets each once.
+                    let column = &bins[f * rows..(f + 1) * rows];
+                    for (r, &b) in column.iter().enumerate() {
+                        group_bins[r * packs.len() + p] += map[usize::from(b)] * stride as u8;
                     }
                 }
+                stride *= group_widths[g];
             }
+            bins_total += pack_width;
         }
         Self {
             rows,
@@ -151,8 +196,25 @@ impl Binned {
     /// whose rows sum to `sum`, from the leaf's group histogram.
     pub(crate) fn feature_hist(&self, f: usize, hist: &[Stat], sum: Stat, out: &mut Vec<Stat>) {
         let slot = self.slots[f];
+        let width = self.edges[f].len() + 2;
         out.clear();
-        out.extend_from_slice(&hist[slot.start..slot.start + self.edges[f].len() + 2]);
+        match slot.packed {
+            None => out.extend_from_slice(&hist[slot.start..slot.start + width]),
+            Some(digit) => {
+                out.resize(width, Stat::default());
+                let pack = &hist[digit.pack_start..digit.pack_start + digit.pack_width];
+                // Runs of `stride` pack bins share a digit; the digits
+                // cycle every `stride · width` bins.
+                for cycle in pack.chunks(digit.stride * digit.width) {
+                    let runs = cycle.chunks(digit.stride).skip(slot.start).take(width);
+                    for (bin, run) in out.iter_mut().zip(runs) {
+                        for stat in run {
+                            bin.add(*stat);
+                        }
+                    }
+                }
+            }
+        }
         if let Some(default) = slot.default {
             out[default] = Stat::default();
             let counted = out.iter().fold(Stat::default(), |mut s, b| {
@@ -396,6 +458,30 @@ fn bundles(
     groups
 }
 
+/// Groups (by index, given their widths) packed in products of at most 256
+/// bins: first fit, widest first, of the groups at most 128 wide; wider
+/// groups stay alone. Packs keep the order of their first group.
+fn packs(widths: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&g| (usize::MAX - widths[g], g));
+    let mut packs: Vec<(usize, Vec<usize>)> = Vec::new();
+    for g in order {
+        let room = packs
+            .iter_mut()
+            .find(|(product, _)| *product * widths[g] <= 256);
+        match room {
+            Some((product, members)) => {
+                *product *= widths[g];
+                members.push(g);
+            }
+            None => packs.push((widths[g], vec![g])),
+        }
+    }
+    let mut packs: Vec<Vec<usize>> = packs.into_iter().map(|(_, members)| members).collect();
+    packs.sort_by_key(|members| members[0]);
+    packs
+}
+
 /// Upper edges of at most [`MAX_BINS`] bins over the non-missing values:
 /// one bin per distinct value when they are few, otherwise bins of about
 /// equal row counts that never split a value. Edges lie halfway between
@@ -500,6 +586,76 @@ impl Stat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn narrow_groups_are_packed_in_products_of_at_most_256_bins() {
+        let widths = [256, 3, 13, 3, 10, 3, 3, 200, 2, 129];
+        let packs = packs(&widths);
+        let mut seen: Vec<usize> = packs.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..widths.len()).collect::<Vec<_>>());
+        for pack in &packs {
+            assert!(pack.iter().map(|&g| widths[g]).product::<usize>() <= 256);
+        }
+        // 13·10·… and 3·3·3·3·2: the eight narrow groups take two bytes.
+        assert_eq!(packs.len(), 5, "{packs:?}");
+        assert!(packs.contains(&vec![0]) && packs.contains(&vec![7]) && packs.contains(&vec![9]));
+    }
+
+    #[test]
+    fn packed_features_have_the_histograms_of_separate_ones() {
+        // Flags that overlap (no exclusive bundle takes two of them), a
+        // one-hot column, and a number with missing values.
+        let mut rng = SmallRng::seed_from_u64(31);
+        let (rows, cols) = (2_000, 8);
+        let mut data = Vec::with_capacity(rows * cols);
+        for _ in 0..rows {
+            let flags: [bool; 4] = std::array::from_fn(|_| rng.random::<f64>() < 0.5);
+            data.extend(flags.map(|f| f64::from(u8::from(f))));
+            let level = rng.random_range(0..3usize);
+            data.extend((0..3).map(|l| f64::from(u8::from(l == level))));
+            let missing = rng.random::<f64>() < 0.2;
+            data.push(if missing { f64::NAN } else { rng.random() });
+        }
+        let x = Matrix { rows, cols, data };
+        let packed = Binned::new(&x, rows);
+        let separate = Binned::with_bundling(&x, rows, false);
+        assert!(packed.slots.iter().filter(|s| s.packed.is_some()).count() >= 4);
+        assert!(packed.group_offsets.len() < 4, "{:?}", packed.slots);
+        assert_eq!(separate.group_offsets.len(), cols);
+        let grad: Vec<f64> = (0..rows).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let hess: Vec<f64> = (0..rows).map(|_| rng.random_range(0.0..0.25)).collect();
+        // Every third row, so rows are a subset as in a child node.
+        let node: Vec<u32> = (0..rows as u32).step_by(3).collect();
+        let grad: Vec<f64> = node.iter().map(|&r| grad[r as usize]).collect();
+        let hess: Vec<f64> = node.iter().map(|&r| hess[r as usize]).collect();
+        let sum = grad
+            .iter()
+            .zip(&hess)
+            .fold(Stat::default(), |mut s, (&g, &h)| {
+                s.add_row(g, h);
+                s
+            });
+        let hist = |binned: &Binned| {
+            let mut hist = vec![Stat::default(); binned.bins_total];
+            let mut spare = hist.clone();
+            binned.build_hist(&node, &grad, &hess, &mut hist, &mut spare, 1);
+            hist
+        };
+        let (a, b) = (hist(&packed), hist(&separate));
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        for f in 0..cols {
+            packed.feature_hist(f, &a, sum, &mut p);
+            separate.feature_hist(f, &b, sum, &mut q);
+            assert_eq!(p.len(), q.len());
+            for (p, q) in p.iter().zip(&q) {
+                assert_eq!(p.n, q.n, "feature {f}");
+                assert!((p.g - q.g).abs() < 1e-9 && (p.h - q.h).abs() < 1e-9);
+            }
+        }
+    }
 
     #[test]
     fn many_values_are_cut_into_at_most_255_bins() {
