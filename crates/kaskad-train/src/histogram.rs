@@ -1,7 +1,8 @@
 //! The binned training data the histogram-based trees (the boosted trees
 //! and the CART tree) share: every feature cut once into at most
 //! [`MAX_BINS`] value bins plus a NaN bin (one byte per cell), exclusive
-//! features bundled into shared histogram groups as LightGBM's EFB does,
+//! features bundled into shared histogram groups as LightGBM's EFB does
+//! (narrow groups then packed as products into one byte per row),
 //! and the per-node histograms of sums ([`Stat`]) that split search reads.
 
 use kaskad_prepare::Matrix;
