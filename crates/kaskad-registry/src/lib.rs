@@ -30,7 +30,7 @@ pub use catalog::{
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};
 pub use plan::ScoringPlan;
-pub use request_log::{ImportReport, SegmentWriter, request_log_dir};
+pub use request_log::{ImportReport, LogEntry, SegmentWriter, request_log_dir};
 pub use servable::{
     IMPORTED_FORMAT, IMPORTED_FORMAT_VERSION, ImportedArtifact, ImportedRecord, ONNX_FILE, Servable,
 };

@@ -70,16 +70,15 @@ impl SegmentWriter {
         })
     }
 
-    /// Buffers `record`; it reaches the file at the next [`flush`]
-    /// (or when the buffer fills).
-    ///
-    /// [`flush`]: SegmentWriter::flush
-    pub fn append(&mut self, record: &RequestRecord) -> Result<(), RegistryError> {
+    /// Buffers entries made by [`LogEntry::encode`]; they reach the file
+    /// at the next [`flush`](SegmentWriter::flush) (or when the buffer
+    /// fills).
+    pub fn append(&mut self, encoded: &[u8]) -> Result<(), RegistryError> {
         if self.open.is_none() {
             self.open = Some(self.create()?);
         }
         let segment = self.open.as_mut().expect("opened above");
-        encode(record, &mut segment.file).map_err(io(&segment.path))
+        segment.file.write_all(encoded).map_err(io(&segment.path))
     }
 
     /// Since when the current segment is open, if one is.
@@ -130,19 +129,62 @@ impl Drop for SegmentWriter {
     }
 }
 
-fn encode(r: &RequestRecord, out: &mut impl Write) -> std::io::Result<()> {
-    let strings = [&r.request_id, &r.route, &r.model, &r.input, &r.output];
-    let len = FIXED_BYTES + strings.iter().map(|s| s.len()).sum::<usize>();
-    let len = u32::try_from(len)
-        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "entry over 4 GiB"))?;
-    out.write_all(&len.to_le_bytes())?;
-    out.write_all(&r.at_unix.to_le_bytes())?;
-    out.write_all(&r.latency_ms.to_le_bytes())?;
-    for s in strings {
-        out.write_all(&(s.len() as u32).to_le_bytes())?;
-        out.write_all(s.as_bytes())?;
+/// One entry of the request log as the server logs it, borrowed from the
+/// answer it logs; read back as a [`RequestRecord`].
+#[derive(Debug, Clone, Copy)]
+pub struct LogEntry<'a> {
+    pub request_id: &'a str,
+    /// Seconds since the Unix epoch when the request arrived.
+    pub at_unix: f64,
+    pub route: &'a str,
+    pub model: &'a str,
+    /// JSON text.
+    pub input: &'a str,
+    /// JSON text.
+    pub output: &'a str,
+    pub latency_ms: f64,
+}
+
+impl LogEntry<'_> {
+    /// Appends the entry as one segment record to `out`; `false` (and
+    /// nothing appended) when it is over the format's 4 GiB.
+    pub fn encode(&self, out: &mut Vec<u8>) -> bool {
+        let strings = [
+            self.request_id,
+            self.route,
+            self.model,
+            self.input,
+            self.output,
+        ];
+        let len = FIXED_BYTES + strings.iter().map(|s| s.len()).sum::<usize>();
+        let Ok(len) = u32::try_from(len) else {
+            return false;
+        };
+        out.reserve(4 + len as usize);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&self.at_unix.to_le_bytes());
+        out.extend_from_slice(&self.latency_ms.to_le_bytes());
+        for s in strings {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        true
     }
-    Ok(())
+}
+
+impl RequestRecord {
+    /// The record as an entry to log.
+    pub fn entry(&self) -> LogEntry<'_> {
+        LogEntry {
+            request_id: &self.request_id,
+            at_unix: self.at_unix,
+            route: &self.route,
+            model: &self.model,
+            input: &self.input,
+            output: &self.output,
+            latency_ms: self.latency_ms,
+        }
+    }
 }
 
 /// One record's bytes (after its length) back into an entry; `None` when
@@ -303,6 +345,12 @@ mod tests {
         }
     }
 
+    fn encoded(i: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        assert!(record(i).entry().encode(&mut bytes));
+        bytes
+    }
+
     fn segments(dir: &Path) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> = fs_err::read_dir(dir)
             .unwrap()
@@ -319,7 +367,7 @@ mod tests {
         let logs = request_log_dir(&dir.path().join("kaskad.db"));
         let mut writer = SegmentWriter::new(&logs).unwrap();
         for i in 0..3 {
-            writer.append(&record(i)).unwrap();
+            writer.append(&encoded(i)).unwrap();
         }
         writer.flush().unwrap();
         // Flushed but still open: locked by its writer, so not imported.
@@ -328,7 +376,7 @@ mod tests {
         assert!(catalog.logged_requests().unwrap().is_empty());
 
         writer.close().unwrap();
-        writer.append(&record(3)).unwrap();
+        writer.append(&encoded(3)).unwrap();
         let report = catalog.import_request_log(&logs).unwrap();
         assert_eq!((report.segments, report.entries), (1, 3));
         assert_eq!(segments(&logs).len(), 1, "the open one stays");
@@ -355,7 +403,7 @@ mod tests {
         let logs = dir.path().join("request-log");
         let mut writer = SegmentWriter::new(&logs).unwrap();
         for i in 0..5 {
-            writer.append(&record(i)).unwrap();
+            writer.append(&encoded(i)).unwrap();
         }
         writer.close().unwrap();
         let path = segments(&logs).remove(0);
@@ -363,13 +411,9 @@ mod tests {
         // A kill in the middle of the last write: 7 bytes of it are lost.
         fs_err::write(&path, &whole[..whole.len() - 7]).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let encoded = |i| {
-            let mut b = Vec::new();
-            encode(&record(i), &mut b).unwrap();
-            b.len() as u64
-        };
+        let size = |i| encoded(i).len() as u64;
         // A first import that committed two rows and died before the rest.
-        let first_two = MAGIC.len() as u64 + encoded(0) + encoded(1);
+        let first_two = MAGIC.len() as u64 + size(0) + size(1);
         catalog
             .import_requests(&name, &[record(0), record(1)], first_two)
             .unwrap();
@@ -377,7 +421,7 @@ mod tests {
         let report = catalog.import_request_log(&logs).unwrap();
         assert_eq!(
             (report.segments, report.entries, report.lost_bytes),
-            (1, 2, encoded(4) - 7)
+            (1, 2, size(4) - 7)
         );
         let ids: Vec<String> = catalog
             .logged_requests()

@@ -21,7 +21,7 @@ use kaskad_cascade::{
     CascadeResult, CompiledCascade, FieldKind, ModelCatalog, ModuleFailure, ModuleTarget, Outcome,
     RunError, RunOptions, compile,
 };
-use kaskad_registry::{CascadeRecord, RequestRecord};
+use kaskad_registry::{CascadeRecord, LogEntry};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -442,13 +442,13 @@ pub(crate) async fn score(
             (api_error.into_response(), logged)
         }
     };
-    app.log.push(RequestRecord {
-        request_id,
+    app.log.push(&LogEntry {
+        request_id: &request_id,
         at_unix,
-        route: crate::ab::CASCADE_ROUTE.into(),
-        model: label.clone(),
-        input: request.to_string(),
-        output: Value::Object(logged).to_string(),
+        route: crate::ab::CASCADE_ROUTE,
+        model: &label,
+        input: &request.to_string(),
+        output: &Value::Object(logged).to_string(),
         latency_ms: seconds * 1e3,
     });
     let mut response = response;

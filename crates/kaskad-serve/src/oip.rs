@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kaskad_core::{Column, ColumnKind, Frame};
-use kaskad_registry::RequestRecord;
+use kaskad_registry::LogEntry;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
@@ -539,13 +539,13 @@ async fn run_infer(
             })
             .collect();
         // Rows are logged as `ID:ROW`, so outcomes can refer to each.
-        app.log.push(RequestRecord {
-            request_id: format!("{id}:{row}"),
+        app.log.push(&LogEntry {
+            request_id: &format!("{id}:{row}"),
             at_unix,
-            route: "/v2/models/{name}/infer".into(),
-            model: served.label.clone(),
-            input: Value::Object(input).to_string(),
-            output: json!({"score": score, "decision": decision}).to_string(),
+            route: "/v2/models/{name}/infer",
+            model: &served.label,
+            input: &Value::Object(input).to_string(),
+            output: &json!({"score": score, "decision": decision}).to_string(),
             latency_ms,
         });
     }

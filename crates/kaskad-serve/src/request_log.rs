@@ -2,16 +2,18 @@
 //! outputs, latency) reaches the catalog's `requests` table without
 //! holding up the answer, and without a SQLite write per application.
 //!
-//! Handlers put entries on a bounded queue. A writer thread wakes at most
-//! once per [`TICK`] while entries arrive, appends what is queued to the
-//! current segment file (see `kaskad_registry::SegmentWriter`) and hands it
-//! to the operating system with one `write(2)`. After a pause in the
+//! Handlers encode entries into a shared buffer, the queue (a copy of the
+//! entry's bytes under a lock, no allocation once the buffer has grown). A
+//! writer thread wakes at most once per [`TICK`] while entries arrive,
+//! swaps the buffer for an empty one and appends it to the current segment
+//! file (see `kaskad_registry::SegmentWriter`) with one `write(2)`; an idle
+//! writer is parked and woken by the next entry. After a pause in the
 //! traffic ([`ServeConfig::log_import_after_pause`](crate::ServeConfig),
 //! 1 s), and at the latest every
 //! [`ServeConfig::log_import_every`](crate::ServeConfig) (60 s), the segment
 //! is closed and an importer thread adds it to the catalog in large
-//! transactions (about 3 µs of CPU per entry, against about 1 µs for
-//! writing it): a busy server imports rarely, a quiet one soon. `GET
+//! transactions (about 3 µs of CPU per entry, against a copy of its bytes
+//! for writing it): a busy server imports rarely, a quiet one soon. `GET
 //! /v1/cascades/{name}/ab` and shutdown import at once, and the importer
 //! first takes in segments an earlier process left.
 //!
@@ -25,11 +27,13 @@
 //! had not yet put on disk (segments are not synced).
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::thread;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use kaskad_registry::{Catalog, RegistryError, RequestRecord, SegmentWriter};
+use kaskad_registry::{Catalog, LogEntry, RegistryError, SegmentWriter};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
@@ -40,19 +44,50 @@ use crate::metrics::Metrics;
 /// wake-up and one `write(2)` per tick, not per entry.
 const TICK: Duration = Duration::from_millis(10);
 
-enum Message {
-    Entry(RequestRecord),
-    /// Close the segment and import everything, then answer.
-    Import(oneshot::Sender<()>),
+/// What the handlers hand the writer.
+#[derive(Default)]
+struct Queue {
+    /// Encoded entries (see [`LogEntry::encode`]), not yet written.
+    bytes: Vec<u8>,
+    entries: u64,
+    /// Who waits for everything queued so far to be imported.
+    imports: Vec<oneshot::Sender<()>>,
+    /// Every [`RequestLog`] is gone: write what is left and stop.
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    capacity: u64,
+    /// Set by the writer before it parks; whoever queues something next
+    /// clears it and wakes the writer.
+    parked: AtomicBool,
+    writer: Thread,
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        // A plain load first: the lock just taken orders it after the
+        // writer's `parked = true` if the writer checked the queue before
+        // this entry was in it.
+        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
+            self.writer.unpark();
+        }
+    }
 }
 
 /// The sending side, held by the app.
 pub(crate) struct RequestLog {
-    queue: SyncSender<Message>,
+    shared: Arc<Shared>,
     dropped: Counter,
+    failed: Counter,
 }
 
-/// Completes once the last segment is imported, after every
+/// Completes once the last segment is imported, after the
 /// [`RequestLog`] is dropped.
 pub(crate) type Finished = oneshot::Receiver<()>;
 
@@ -69,49 +104,78 @@ impl RequestLog {
     ) -> Result<(RequestLog, Finished), ServeError> {
         let catalog = Catalog::open_request_log(db_path)?;
         let segments = SegmentWriter::new(&dir)?;
-        let (queue, receiver) = mpsc::sync_channel(capacity.max(1));
         let (imports, jobs) = mpsc::channel();
         let (finished, done) = oneshot::channel();
+        let imported = metrics.log_imported.clone();
+        thread::Builder::new()
+            .name("request-log-import".into())
+            .spawn(move || import(catalog, dir, jobs, imported, finished))?;
         let writer = Writer {
             segments,
             pending: 0,
             written: metrics.log_written.clone(),
             failed: metrics.log_failed.clone(),
+            import_every,
+            import_after_pause,
         };
-        thread::Builder::new()
+        // The writer needs the shared state, which needs the writer's
+        // handle: it waits for the state on a channel.
+        let (give, take) = mpsc::sync_channel::<Arc<Shared>>(1);
+        let handle = thread::Builder::new()
             .name("request-log-writer".into())
-            .spawn(move || writer.run(receiver, imports, import_every, import_after_pause))?;
-        let imported = metrics.log_imported.clone();
-        thread::Builder::new()
-            .name("request-log-import".into())
-            .spawn(move || import(catalog, dir, jobs, imported, finished))?;
+            .spawn(move || {
+                if let Ok(shared) = take.recv() {
+                    writer.run(&shared, imports);
+                }
+            })?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            capacity: capacity.max(1) as u64,
+            parked: AtomicBool::new(false),
+            writer: handle.thread().clone(),
+        });
+        let _ = give.send(Arc::clone(&shared));
         let log = RequestLog {
-            queue,
+            shared,
             dropped: metrics.log_dropped.clone(),
+            failed: metrics.log_failed.clone(),
         };
         Ok((log, done))
     }
 
     /// Queues an entry, or drops and counts it when the queue is full.
-    pub(crate) fn push(&self, record: RequestRecord) {
-        if self.queue.try_send(Message::Entry(record)).is_err() {
-            self.dropped.inc();
+    pub(crate) fn push(&self, entry: &LogEntry<'_>) {
+        {
+            let mut queue = self.shared.queue();
+            if queue.entries >= self.shared.capacity {
+                drop(queue);
+                self.dropped.inc();
+                return;
+            }
+            if !entry.encode(&mut queue.bytes) {
+                drop(queue);
+                self.failed.inc();
+                return;
+            }
+            queue.entries += 1;
         }
+        self.shared.wake();
     }
 
     /// Imports every entry queued so far into the catalog, for a reader of
     /// the `requests` table in this process.
     pub(crate) async fn import_now(&self) {
         let (reply, imported) = oneshot::channel();
-        let queue = self.queue.clone();
-        // Waits for room when the queue is full: this is a reader's route,
-        // not scoring.
-        let sent = tokio::task::spawn_blocking(move || queue.send(Message::Import(reply)).is_ok())
-            .await
-            .unwrap_or(false);
-        if sent {
-            let _ = imported.await;
-        }
+        self.shared.queue().imports.push(reply);
+        self.shared.wake();
+        let _ = imported.await;
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        self.shared.queue().closed = true;
+        self.shared.writer.unpark();
     }
 }
 
@@ -121,85 +185,81 @@ struct Writer {
     pending: u64,
     written: Counter,
     failed: Counter,
+    import_every: Duration,
+    import_after_pause: Duration,
 }
 
 impl Writer {
-    fn run(
-        mut self,
-        receiver: Receiver<Message>,
-        imports: Sender<Option<oneshot::Sender<()>>>,
-        import_every: Duration,
-        import_after_pause: Duration,
-    ) {
-        let mut connected = true;
+    fn run(mut self, shared: &Shared, imports: Sender<Vec<oneshot::Sender<()>>>) {
+        let mut spare = Vec::new();
         let mut last_entry = Instant::now();
         // The open segment is imported once it is `import_every` old, or
         // sooner when no entry came for `import_after_pause`: a busy server
         // imports rarely, in large transactions, and a quiet one soon.
-        let due_in = |opened: Instant, last_entry: Instant| {
+        let (import_every, import_after_pause) = (self.import_every, self.import_after_pause);
+        let due_in = move |opened: Instant, last_entry: Instant| {
             import_every
                 .saturating_sub(opened.elapsed())
                 .min(import_after_pause.saturating_sub(last_entry.elapsed()))
         };
-        while connected {
-            // Waits for work; with a segment open, no longer than until
-            // it is due for import.
-            let first = match self.segments.opened() {
-                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(opened) => receiver.recv_timeout(due_in(opened, last_entry)),
+        loop {
+            let (bytes, entries, replies, closed) = {
+                let mut queue = shared.queue();
+                let bytes = std::mem::replace(&mut queue.bytes, std::mem::take(&mut spare));
+                let entries = std::mem::take(&mut queue.entries);
+                (
+                    bytes,
+                    entries,
+                    std::mem::take(&mut queue.imports),
+                    queue.closed,
+                )
             };
-            let mut next = match first {
-                Ok(message) => {
-                    thread::sleep(TICK);
-                    Some(message)
-                }
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    connected = false;
-                    None
-                }
-            };
-            while let Some(message) = next {
-                match message {
-                    Message::Entry(record) => {
-                        self.append(&record);
-                        last_entry = Instant::now();
-                    }
-                    Message::Import(reply) => {
-                        self.close();
-                        let _ = imports.send(Some(reply));
+            if entries > 0 {
+                match self.segments.append(&bytes) {
+                    Ok(()) => self.pending += entries,
+                    Err(e) => {
+                        eprintln!("kaskad serve: request log: {entries} entries lost: {e}");
+                        self.failed.inc_by(entries);
                     }
                 }
-                next = match receiver.try_recv() {
-                    Ok(message) => Some(message),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => {
-                        connected = false;
-                        None
-                    }
-                };
+                last_entry = Instant::now();
             }
+            spare = bytes;
+            spare.clear();
             self.flush();
+            if closed {
+                // Dropping `imports` tells the importer to take in this last one.
+                self.close();
+                return;
+            }
             let due = self
                 .segments
                 .opened()
                 .is_some_and(|opened| due_in(opened, last_entry).is_zero());
-            if due {
+            if !replies.is_empty() || due {
                 self.close();
-                let _ = imports.send(None);
+                let _ = imports.send(replies);
             }
-        }
-        // Dropping `imports` tells the importer to take in this last one.
-        self.close();
-    }
-
-    fn append(&mut self, record: &RequestRecord) {
-        match self.segments.append(record) {
-            Ok(()) => self.pending += 1,
-            Err(e) => {
-                eprintln!("kaskad serve: request log: an entry is lost: {e}");
-                self.failed.inc();
+            if entries > 0 {
+                thread::sleep(TICK);
+                continue;
             }
+            // Nothing came during the last tick: park until an entry (or a
+            // request, or the end) wakes us, or the open segment is due.
+            shared.parked.store(true, Ordering::SeqCst);
+            let waiting = {
+                let queue = shared.queue();
+                queue.entries > 0 || !queue.imports.is_empty() || queue.closed
+            };
+            if waiting {
+                shared.parked.store(false, Ordering::SeqCst);
+                continue;
+            }
+            match self.segments.opened() {
+                None => thread::park(),
+                Some(opened) => thread::park_timeout(due_in(opened, last_entry)),
+            }
+            shared.parked.store(false, Ordering::SeqCst);
         }
     }
 
@@ -233,7 +293,7 @@ impl Writer {
 fn import(
     mut catalog: Catalog,
     dir: PathBuf,
-    jobs: Receiver<Option<oneshot::Sender<()>>>,
+    jobs: Receiver<Vec<oneshot::Sender<()>>>,
     imported: Counter,
     finished: oneshot::Sender<()>,
 ) {
@@ -253,8 +313,7 @@ fn import(
     };
     // What an earlier process left.
     import_all();
-    while let Ok(job) = jobs.recv() {
-        let mut replies: Vec<_> = job.into_iter().collect();
+    while let Ok(mut replies) = jobs.recv() {
         replies.extend(jobs.try_iter().flatten());
         import_all();
         for reply in replies {

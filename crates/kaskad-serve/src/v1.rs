@@ -1,6 +1,7 @@
 //! The `/v1` API: scoring, the registry, outcomes and batches. Each handler
 //! parses its input, calls the catalog or the model, and shapes the answer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kaskad_prepare::Cell;
-use kaskad_registry::{Reason, RequestRecord, VersionRecord};
+use kaskad_registry::{LogEntry, Reason, VersionRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -137,18 +138,18 @@ pub(crate) async fn score(
         applications.iter().zip(&results).zip(&scored)
     {
         let input = if list {
-            serde_json::to_string(fields).map_err(ApiError::internal)?
+            Cow::Owned(serde_json::to_string(fields).map_err(ApiError::internal)?)
         } else {
             // The body is the application, as sent (JSON is UTF-8).
-            String::from_utf8_lossy(&body).into_owned()
+            String::from_utf8_lossy(&body)
         };
-        app.log.push(RequestRecord {
-            request_id: request_id.clone(),
+        app.log.push(&LogEntry {
+            request_id,
             at_unix,
-            route: "/v1/models/{name}/score".into(),
-            model: model.label.clone(),
-            input,
-            output: answer.clone(),
+            route: "/v1/models/{name}/score",
+            model: &model.label,
+            input: &input,
+            output: answer,
             latency_ms,
         });
     }
