@@ -494,8 +494,7 @@ pub(crate) fn quantile_edges(column: &[f64]) -> Vec<f64> {
             .map(|pair| midpoint(pair[0], pair[1]))
             .collect();
     }
-    let mut sorted: Vec<f64> = column.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_unstable_by(f64::total_cmp);
+    let sorted = sorted_numbers(column);
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     for v in sorted.iter().copied() {
         match distinct.last_mut() {
@@ -517,6 +516,58 @@ pub(crate) fn quantile_edges(column: &[f64]) -> Vec<f64> {
         }
     }
     edges
+}
+
+/// The non-missing values of `column` in ascending order (`f64::total_cmp`'s).
+///
+/// A least-significant-digit radix sort over the values' order-preserving
+/// 64-bit keys, 11 bits a pass, skipping the passes where every key has the
+/// same digit (the exponent's top bits, mostly): binning sorts every column
+/// with many distinct values, and this takes about a third of the time of
+/// `sort_unstable_by(f64::total_cmp)` on 160k noisy amounts. Equal keys
+/// are equal bits, so the result is the same as that sort's.
+fn sorted_numbers(column: &[f64]) -> Vec<f64> {
+    const DIGIT: u32 = 11;
+    const BUCKETS: usize = 1 << DIGIT;
+    // `f64::total_cmp`'s key, with the sign bit flipped to order as unsigned.
+    let key = |v: f64| {
+        let bits = v.to_bits();
+        bits ^ (((bits as i64 >> 63) as u64) >> 1) ^ (1 << 63)
+    };
+    let value = |k: u64| {
+        let bits = k ^ (1 << 63);
+        f64::from_bits(bits ^ (((bits as i64 >> 63) as u64) >> 1))
+    };
+    let mut keys: Vec<u64> = column
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|&v| key(v))
+        .collect();
+    let mut spare = vec![0u64; keys.len()];
+    let mut counts = vec![0usize; BUCKETS];
+    for shift in (0..64).step_by(DIGIT as usize) {
+        let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
+        counts.fill(0);
+        for &k in &keys {
+            counts[digit(k)] += 1;
+        }
+        if counts.contains(&keys.len()) {
+            continue;
+        }
+        let mut start = 0;
+        for n in counts.iter_mut() {
+            let here = *n;
+            *n = start;
+            start += here;
+        }
+        for &k in &keys {
+            let d = digit(k);
+            spare[counts[d]] = k;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut spare);
+    }
+    keys.into_iter().map(value).collect()
 }
 
 /// The sorted distinct non-missing values of `column` when there are at
@@ -708,6 +759,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn numbers_sort_as_total_cmp_sorts_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut column: Vec<f64> = (0..50_000)
+            .map(|i| match i % 7 {
+                0 => f64::from_bits(next()),
+                1 => -((next() % 1_000) as f64) / 8.0,
+                2 => (next() % 1_000) as f64 * 1e-300,
+                3 => [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN][i % 5],
+                _ => (next() >> 11) as f64 / (1u64 << 40) as f64,
+            })
+            .collect();
+        let got = sorted_numbers(&column);
+        column.retain(|v| !v.is_nan());
+        column.sort_unstable_by(f64::total_cmp);
+        assert_eq!(got.len(), column.len());
+        for (a, b) in got.iter().zip(&column) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        assert!(sorted_numbers(&[]).is_empty());
+        assert_eq!(sorted_numbers(&[2.0, f64::NAN, 1.0]), vec![1.0, 2.0]);
     }
 
     #[test]
