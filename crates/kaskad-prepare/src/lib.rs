@@ -10,6 +10,7 @@
 
 mod error;
 mod matrix;
+mod parallel;
 mod preprocessor;
 mod woe;
 

@@ -1,13 +1,17 @@
 //! The fitted preprocessing: one [`Encoder`] per input column, in frame order.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use kaskad_core::config::{Encoding, PrepareOptions};
 use kaskad_core::{Column, ColumnData, ColumnKind, Frame};
 use serde::{Deserialize, Serialize};
 
 use crate::woe::{self, CategoricalWoe, NumericWoe};
-use crate::{Matrix, PrepareError};
+use crate::{Matrix, PrepareError, parallel};
+
+/// Rows encoded together by [`Preprocessor::transform`]: 256 rows of 32
+/// features are 64 KiB.
+const BLOCK_ROWS: usize = 256;
 
 /// Preprocessing fitted on training rows, replayed on any later frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,46 +236,44 @@ impl Preprocessor {
             (Encoding::Woe, Some(labels)) => Some(labels),
             _ => None,
         };
-        let mut inputs = Vec::new();
-        let mut encoders = Vec::new();
-        for column in frame.columns() {
-            let encoder = match (&column.data, labels) {
-                (ColumnData::Numeric(values), Some(labels)) => {
-                    let NumericWoe {
-                        edges,
-                        woe,
-                        missing_woe,
-                        iv,
-                    } = woe::fit_numeric(values, labels, options.woe_bins, options.woe_monotonic);
-                    Encoder::WoeNumeric {
-                        edges,
-                        woe,
-                        missing_woe,
-                        iv,
-                    }
+        let fit_column = |column: &Column| match (&column.data, labels) {
+            (ColumnData::Numeric(values), Some(labels)) => {
+                let NumericWoe {
+                    edges,
+                    woe,
+                    missing_woe,
+                    iv,
+                } = woe::fit_numeric(values, labels, options.woe_bins, options.woe_monotonic);
+                Encoder::WoeNumeric {
+                    edges,
+                    woe,
+                    missing_woe,
+                    iv,
                 }
-                (ColumnData::Categorical(values), Some(labels)) => {
-                    let CategoricalWoe {
-                        levels,
-                        woe,
-                        missing_woe,
-                        iv,
-                    } = woe::fit_categorical(values, labels);
-                    Encoder::WoeCategorical {
-                        levels,
-                        woe,
-                        missing_woe,
-                        iv,
-                    }
+            }
+            (ColumnData::Categorical(values), Some(labels)) => {
+                let CategoricalWoe {
+                    levels,
+                    woe,
+                    missing_woe,
+                    iv,
+                } = woe::fit_categorical(values, labels);
+                Encoder::WoeCategorical {
+                    levels,
+                    woe,
+                    missing_woe,
+                    iv,
                 }
-                (ColumnData::Numeric(values), None) => fit_numeric(values, variant, options),
-                (ColumnData::Categorical(values), None) => {
-                    fit_categorical(values, variant, options)
-                }
-            };
-            inputs.push((column.name.clone(), column.kind()));
-            encoders.push(encoder);
-        }
+            }
+            (ColumnData::Numeric(values), None) => fit_numeric(values, variant, options),
+            (ColumnData::Categorical(values), None) => fit_categorical(values, variant, options),
+        };
+        let columns = frame.columns();
+        let encoders = parallel::map(columns, frame.n_rows(), fit_column);
+        let inputs: Vec<(String, ColumnKind)> = columns
+            .iter()
+            .map(|column| (column.name.clone(), column.kind()))
+            .collect();
         Ok(Self {
             variant,
             feature_names: names_of(&inputs, &encoders),
@@ -370,20 +372,34 @@ impl Preprocessor {
     }
 
     /// Builds the feature matrix (see [`Self::raw_columns`] for the checks).
+    /// Rows are encoded in blocks small enough to stay in cache, every
+    /// column of a block before the next block; large frames split their
+    /// rows across the cores.
     pub fn transform(&self, frame: &Frame) -> Result<Matrix, PrepareError> {
         let raw = self.raw_columns(frame)?;
         let rows = frame.n_rows();
         let cols = self.feature_names.len();
         let mut matrix = Matrix::zeros(rows, cols);
-        let mut offset = 0;
-        for (column, encoder) in raw.iter().zip(&self.encoders) {
-            let width = encoder.width();
-            for row in 0..rows {
-                let start = row * cols + offset;
-                encoder.encode(column.cell(row), &mut matrix.data[start..start + width]);
-            }
-            offset += width;
+        if cols == 0 {
+            return Ok(matrix);
         }
+        let widths: Vec<usize> = self.encoders.iter().map(Encoder::width).collect();
+        let encode_rows = |first_row: usize, out: &mut [f64]| {
+            for (block, out) in out.chunks_mut(BLOCK_ROWS * cols).enumerate() {
+                let first = first_row + block * BLOCK_ROWS;
+                let mut offset = 0;
+                for ((column, encoder), &width) in raw.iter().zip(&self.encoders).zip(&widths) {
+                    for (row, features) in out.chunks_exact_mut(cols).enumerate() {
+                        encoder.encode(
+                            column.cell(first + row),
+                            &mut features[offset..offset + width],
+                        );
+                    }
+                    offset += width;
+                }
+            }
+        };
+        parallel::for_row_chunks(&mut matrix.data, cols, encode_rows);
         Ok(matrix)
     }
 
@@ -485,17 +501,25 @@ impl<'f> RawColumn<'f> {
 }
 
 fn fit_numeric(values: &[f64], variant: Encoding, options: &PrepareOptions) -> Encoder {
-    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let missing_indicator = variant != Encoding::OneHotPlain && present.len() < values.len();
+    let (low, high) = present
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), &v| {
+            (low.min(v), high.max(v))
+        });
     let fill = if present.is_empty() {
         0.0
     } else if options.numeric_impute == "mean" {
         present.iter().sum::<f64>() / present.len() as f64
     } else {
-        median(present.clone())
+        median(&mut present)
     };
-    let missing_indicator = variant != Encoding::OneHotPlain && present.len() < values.len();
-    let low = present.iter().copied().reduce(f64::min).unwrap_or(fill);
-    let high = present.iter().copied().reduce(f64::max).unwrap_or(fill);
+    let (low, high) = if present.is_empty() {
+        (fill, fill)
+    } else {
+        (low, high)
+    };
     let imputed = values
         .iter()
         .map(move |&v| if v.is_finite() { v } else { fill });
@@ -565,8 +589,8 @@ fn ordinal_code(levels: &[String], v: Option<&str>) -> f64 {
     }
 }
 
-/// Median by selection: linear time, no full sort.
-fn median(mut values: Vec<f64>) -> f64 {
+/// Median by selection: linear time, no full sort (reorders `values`).
+fn median(values: &mut [f64]) -> f64 {
     let n = values.len();
     let (below, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
     let upper = *upper;
@@ -841,6 +865,43 @@ mod tests {
         assert_eq!(m.row(2)[2..], [0.0, 0.0, 1.0]);
         assert_eq!(m.row(3)[2..], [1.0, 0.0, 0.0]);
         assert_eq!(pre.feature_sources(), vec![0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn large_frames_split_across_threads_encode_as_row_by_row() {
+        let rows = 3 * crate::parallel::PARALLEL_ROWS + 7;
+        let levels = ["rent", "own", "parents", "other"];
+        let frame = Frame::new(vec![
+            Column::numeric(
+                "income",
+                (0..rows)
+                    .map(|i| {
+                        if i % 11 == 0 {
+                            f64::NAN
+                        } else {
+                            (i % 97) as f64
+                        }
+                    })
+                    .collect(),
+            ),
+            Column::categorical(
+                "home",
+                (0..rows)
+                    .map(|i| (i % 13 != 0).then(|| levels[i % 4].to_string()))
+                    .collect(),
+            ),
+            Column::numeric("age", (0..rows).map(|i| (i % 50) as f64).collect()),
+        ])
+        .unwrap();
+        let pre = Preprocessor::fit(&frame, Encoding::OneHot, None, &options()).unwrap();
+        assert_eq!(pre.feature_names().len(), 2 + 5 + 1);
+        let m = pre.transform(&frame).unwrap();
+        let mut row = vec![0.0; m.cols];
+        for i in 0..rows {
+            let cells: Vec<Cell> = frame.columns().iter().map(|c| Cell::of(c, i)).collect();
+            pre.encode_row(&cells, &mut row).unwrap();
+            assert_eq!(m.row(i), row.as_slice(), "row {i}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Counts are smoothed by +0.5 per class and bin, so a bin holding one class
 //! only still has a finite WoE. Labels are 1 = bad (default), 0 = good.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// The least share of the present rows a numeric bin or a category must
 /// hold to get a WoE of its own (the usual scorecard rule of thumb).
