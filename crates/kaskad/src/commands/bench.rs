@@ -24,7 +24,6 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let options = Options::default();
     let params = params_with_overrides(&args.algo, &args.params, &options.train)?;
     let (train_x, train_y) = labelled(&args.train, &args.target, &args.positive)?;
-    let (test_x, test_y) = labelled(&args.test, &args.target, &args.positive)?;
 
     // The variant search sees the training rows only, and is timed apart:
     // the peers' figures are one fit of one configuration.
@@ -41,6 +40,11 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
     let prepare_seconds = start.elapsed().as_secs_f64();
     let model = fit(&x, &train_y, &params, options.train.seed)?;
     let fit_seconds = start.elapsed().as_secs_f64();
+    // Only the fitted preprocessing and model are needed from here on:
+    // the training rows and matrix go before the test file is read.
+    let train_rows = train_x.n_rows();
+    drop((train_x, x));
+    let (test_x, test_y) = labelled(&args.test, &args.target, &args.positive)?;
 
     let start = Instant::now();
     let scores = model.predict_proba(&preprocessor.transform(&test_x)?);
@@ -55,7 +59,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
             .map(|(v, auc)| (v.to_string(), json!(auc)))
             .collect::<serde_json::Map<_, _>>(),
         "variant_search_seconds": variant_search_seconds,
-        "train_rows": train_x.n_rows(),
+        "train_rows": train_rows,
         "test_rows": test_x.n_rows(),
         "features": preprocessor.feature_names().len(),
         "fit_seconds": fit_seconds,
@@ -70,7 +74,7 @@ pub fn train(args: &BenchTrainArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "{} on {variant}: fit {fit_seconds:.3} s on {} rows, predict {predict_seconds:.3} s on {} rows, AUC {:.4}, peak RSS {:.1} MiB",
             crate::pipeline::describe_params(&params),
-            train_x.n_rows(),
+            train_rows,
             test_x.n_rows(),
             report["auc"].as_f64().unwrap_or(f64::NAN),
             peak_rss_bytes() as f64 / (1024.0 * 1024.0)
