@@ -5,7 +5,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::knn_index::{Among, SearchIndex};
+use crate::Neighbour;
+use crate::knn_index::{Among, SearchIndex, nearest_by_products};
 
 /// k nearest neighbours by Euclidean distance; the score is the share of
 /// positives among the `k` nearest training rows.
@@ -78,22 +79,46 @@ impl NearestNeighbours {
             return scores;
         }
         let index = self.index();
-        let mut by_locality: Vec<(usize, usize)> =
-            (0..x.rows).map(|i| (index.locality(x.row(i)), i)).collect();
-        by_locality.sort_unstable();
-        let score = |rows: &[(usize, usize)]| -> Vec<f64> {
-            rows.iter()
-                .map(|&(_, i)| {
-                    let nearest = index.nearest(&self.rows, &self.labels, x.row(i), k, Among::All);
-                    nearest.iter().filter(|n| n.label == 1).count() as f64 / k as f64
-                })
-                .collect()
+        let share = |nearest: Vec<Neighbour>| {
+            nearest.iter().filter(|n| n.label == 1).count() as f64 / k as f64
+        };
+        let (order, norms): (Vec<usize>, Vec<f64>) = if index.prunes() {
+            let mut by_locality: Vec<(usize, usize)> =
+                (0..x.rows).map(|i| (index.locality(x.row(i)), i)).collect();
+            by_locality.sort_unstable();
+            (
+                by_locality.into_iter().map(|(_, i)| i).collect(),
+                Vec::new(),
+            )
+        } else {
+            let norms = (0..self.rows.rows)
+                .map(|j| self.rows.row(j).iter().map(|v| v * v).sum())
+                .collect();
+            ((0..x.rows).collect(), norms)
+        };
+        let score = |part: &[usize]| -> Vec<f64> {
+            if index.prunes() {
+                part.iter()
+                    .map(|&i| {
+                        share(index.nearest(&self.rows, &self.labels, x.row(i), k, Among::All))
+                    })
+                    .collect()
+            } else {
+                // `part` is consecutive rows here.
+                part.chunks(QUERY_BLOCK)
+                    .flat_map(|block| {
+                        let rows = block[0]..block[0] + block.len();
+                        nearest_by_products(&self.rows, &self.labels, &norms, x, rows, k)
+                    })
+                    .map(share)
+                    .collect()
+            }
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(2);
         let scored = if threads > 1 && x.rows >= PARALLEL_ROWS {
-            let (low, high) = by_locality.split_at(x.rows / 2);
+            let (low, high) = order.split_at(x.rows / 2);
             std::thread::scope(|scope| {
                 let low = scope.spawn(|| score(low));
                 let high = score(high);
@@ -102,9 +127,9 @@ impl NearestNeighbours {
                 low
             })
         } else {
-            score(&by_locality)
+            score(&order)
         };
-        for (&(_, i), score) in by_locality.iter().zip(scored) {
+        for (&i, score) in order.iter().zip(scored) {
             scores[i] = score;
         }
         scores
@@ -120,6 +145,8 @@ impl NearestNeighbours {
 
 /// Batches from this many rows are scored on two threads.
 const PARALLEL_ROWS: usize = 128;
+/// Queries per matrix product when batches are scanned whole.
+const QUERY_BLOCK: usize = 64;
 
 /// A model's [`SearchIndex`], derived from its kept rows: not serialized,
 /// and equal whatever it holds. The kept rows must not change once it is

@@ -15,6 +15,12 @@
 //! up to [`LEAF`] rows, each leaf's values one block, column after column)
 //! skips every node whose bounding box is farther.
 //!
+//! Beyond [`TREE_COLUMNS`] dense columns (wide one-hot data whose levels
+//! do not all fit in the pattern) the trees no longer prune, and batches
+//! are scanned whole by matrix products ([`nearest_by_products`]), with
+//! candidates kept within the products' rounding bound and finished the
+//! same way.
+//!
 //! Candidates are chosen on these regrouped sums, then every candidate's
 //! distance is recomputed column by column as a direct scan would, and the
 //! `k` nearest taken by (distance, kept-row index). A regrouped sum adds the
@@ -26,6 +32,8 @@
 use std::ops::Range;
 
 use kaskad_prepare::Matrix;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, Axis, Slice};
 use pulp::NullaryFnOnce;
 
 use crate::kernels::dispatch;
@@ -37,6 +45,12 @@ const MAX_LEVELS: usize = 16;
 /// The most rows in a k-d tree's leaf; a leaf's dense distances are summed
 /// together, one column at a time.
 const LEAF: usize = 64;
+/// Dense columns up to which the k-d trees are searched (scikit-learn
+/// turns to brute force from 16 columns on).
+const TREE_COLUMNS: usize = 16;
+/// Kept rows per matrix product in [`nearest_by_products`]: with 64 queries,
+/// the product (1 MiB) stays in cache.
+const PRODUCT_ROWS: usize = 2048;
 /// Relative margin around the `k`-th candidate's regrouped sum within which
 /// rows stay candidates (rounding differences are below `1e-13` for up to
 /// a thousand columns).
@@ -320,27 +334,115 @@ impl SearchIndex {
             search.group(group, base);
         }
         let mut candidates = search.candidates;
-        keep_nearest(&mut candidates, k);
-
-        let mut found: Vec<Neighbour> = candidates
-            .into_iter()
-            .map(|(_, position)| {
-                let index = self.order[position as usize] as usize;
-                Neighbour {
-                    index,
-                    distance: distance(query, rows.row(index)),
-                    label: labels[index],
-                }
-            })
-            .collect();
-        found.sort_by(|a, b| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.index.cmp(&b.index))
-        });
-        found.truncate(k);
-        found
+        keep_nearest(&mut candidates, k, 0.0);
+        closest(
+            rows,
+            labels,
+            query,
+            k,
+            candidates
+                .iter()
+                .map(|&(_, p)| self.order[p as usize] as usize),
+        )
     }
+
+    /// Whether the k-d trees can prune: beyond [`TREE_COLUMNS`] dense
+    /// columns a query is about as near to every box as to the rows in it,
+    /// and batches are better scanned whole by [`nearest_by_products`].
+    pub(crate) fn prunes(&self) -> bool {
+        self.dense_columns.len() <= TREE_COLUMNS
+    }
+}
+
+/// The `k` nearest of the kept rows `candidates` to `query` by their
+/// distance as a direct scan computes it, ties by kept-row index.
+fn closest(
+    rows: &Matrix,
+    labels: &[u8],
+    query: &[f64],
+    k: usize,
+    candidates: impl Iterator<Item = usize>,
+) -> Vec<Neighbour> {
+    let mut found: Vec<Neighbour> = candidates
+        .map(|index| Neighbour {
+            index,
+            distance: distance(query, rows.row(index)),
+            label: labels[index],
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then(a.index.cmp(&b.index))
+    });
+    found.truncate(k);
+    found
+}
+
+/// The `k` nearest kept rows of each of the rows `queries` of `x`, by a
+/// scan of every kept row: squared distances `‖q‖² + ‖t‖² − 2·q·t` from
+/// one matrix product per block of kept rows (ndarray / matrixmultiply),
+/// candidates kept within the products' rounding bound of the `k`-th, then
+/// finished as a search is. `norms` are the kept rows' squared norms.
+pub(crate) fn nearest_by_products(
+    rows: &Matrix,
+    labels: &[u8],
+    norms: &[f64],
+    x: &Matrix,
+    queries: Range<usize>,
+    k: usize,
+) -> Vec<Vec<Neighbour>> {
+    let cols = x.cols;
+    let q = ArrayView2::from_shape(
+        (queries.len(), cols),
+        &x.data[queries.start * cols..queries.end * cols],
+    )
+    .expect("rows × cols elements");
+    let kept = ArrayView2::from_shape((rows.rows, cols), &rows.data).expect("rows × cols elements");
+    let largest_norm = norms.iter().copied().fold(0.0, f64::max);
+    // |computed − direct sum| ≤ 2·(cols + 4)·ε·(‖q‖² + ‖t‖²) covers the
+    // product's and the direct sum's rounding; three of them apart, two
+    // sums cannot round to one distance.
+    let margins: Vec<f64> = q
+        .rows()
+        .into_iter()
+        .map(|r| 6.0 * (cols + 4) as f64 * f64::EPSILON * (r.dot(&r) + largest_norm))
+        .collect();
+    let query_norms: Vec<f64> = q.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let mut candidates: Vec<Vec<(f64, u32)>> = vec![Vec::new(); queries.len()];
+    let mut bounds = vec![f64::INFINITY; queries.len()];
+    let mut products = Array2::<f64>::zeros((queries.len(), PRODUCT_ROWS.min(rows.rows)));
+    for start in (0..rows.rows).step_by(PRODUCT_ROWS) {
+        let end = (start + PRODUCT_ROWS).min(rows.rows);
+        let block = kept.slice_axis(Axis(0), Slice::from(start..end));
+        let mut products = products.slice_axis_mut(Axis(1), Slice::from(0..end - start));
+        general_mat_mul(-2.0, &q, &block.t(), 0.0, &mut products);
+        for (i, row) in products.rows().into_iter().enumerate() {
+            let (candidates, bound) = (&mut candidates[i], &mut bounds[i]);
+            for (j, &p) in row.iter().enumerate() {
+                let d = query_norms[i] + norms[start + j] + p;
+                if d <= *bound {
+                    candidates.push((d, (start + j) as u32));
+                }
+            }
+            if candidates.len() >= 2 * k {
+                *bound = keep_nearest(candidates, k, margins[i]);
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .zip(queries)
+        .map(|(candidates, i)| {
+            closest(
+                rows,
+                labels,
+                x.row(i),
+                k,
+                candidates.into_iter().map(|(_, j)| j as usize),
+            )
+        })
+        .collect()
 }
 
 /// One query's search: the candidates so far and the bound beyond which a
@@ -406,7 +508,7 @@ impl Search<'_> {
                 );
             }
             if self.candidates.len() >= self.compact_at {
-                self.bound = keep_nearest(&mut self.candidates, self.k);
+                self.bound = keep_nearest(&mut self.candidates, self.k, 0.0);
                 self.compact_at = (2 * self.candidates.len()).max(self.compact_at);
             }
         }
@@ -481,14 +583,15 @@ pub(crate) fn distance(a: &[f64], b: &[f64]) -> f64 {
         .sqrt()
 }
 
-/// Drops the candidates beyond [`SLACK`] of the `k`-th smallest sum and
-/// returns that bound (infinite while there are fewer than `k`).
-fn keep_nearest(candidates: &mut Vec<(f64, u32)>, k: usize) -> f64 {
+/// Drops the candidates beyond [`SLACK`] and `margin` of the `k`-th
+/// smallest sum and returns that bound (infinite while there are fewer
+/// than `k`).
+fn keep_nearest(candidates: &mut Vec<(f64, u32)>, k: usize, margin: f64) -> f64 {
     if candidates.len() < k {
         return f64::INFINITY;
     }
     let (_, kth, _) = candidates.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-    let bound = kth.0 * (1.0 + SLACK);
+    let bound = kth.0 * (1.0 + SLACK) + margin;
     candidates.retain(|c| c.0 <= bound);
     bound
 }
@@ -668,6 +771,41 @@ mod tests {
                         "{dense} dense, query {query:?}, k {k}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn wide_rows_scanned_by_products_find_the_same() {
+        // 20 continuous columns (beyond the trees' 16) and duplicate rows.
+        let mut rng = SmallRng::seed_from_u64(4);
+        let mut data: Vec<f64> = (0..2_300 * 20)
+            .map(|_| rng.random_range(-3.0..3.0))
+            .collect();
+        data.extend_from_within(0..300 * 20);
+        let rows = Matrix {
+            rows: 2_600,
+            cols: 20,
+            data,
+        };
+        let labels: Vec<u8> = (0..2_600).map(|_| rng.random_range(0..2u8)).collect();
+        let index = SearchIndex::build(&rows, &labels);
+        assert!(!index.prunes());
+        let norms: Vec<f64> = (0..rows.rows)
+            .map(|j| rows.row(j).iter().map(|v| v * v).sum())
+            .collect();
+        // Kept rows (each with a duplicate) and new rows, over several
+        // blocks of kept rows (products of 2,048).
+        let mut queries = rows.take_rows(&(0..40).collect::<Vec<_>>());
+        queries
+            .data
+            .extend((0..40 * 20).map(|_| rng.random_range(-3.0..3.0)));
+        queries.rows += 40;
+        for k in [1, 25] {
+            let found = nearest_by_products(&rows, &labels, &norms, &queries, 10..80, k);
+            for (i, found) in (10..80).zip(found) {
+                let want = brute_force(&rows, &labels, queries.row(i), k, Among::All);
+                assert_eq!(found, want, "query {i}, k {k}");
             }
         }
     }
