@@ -53,21 +53,24 @@ pub struct FlatForest {
 
 impl FlatForest {
     pub fn new(model: &GradientBoosting) -> Self {
+        let nodes = model.trees.iter().map(|t| t.children.len()).sum();
         let mut forest = Self {
             base_score: model.base_score,
-            nodes: Vec::new(),
-            values: Vec::new(),
+            nodes: Vec::with_capacity(nodes),
+            values: Vec::with_capacity(nodes),
             trees: Vec::with_capacity(model.trees.len()),
         };
+        let mut depths = Vec::new();
         for tree in &model.trees {
-            forest.push(tree);
+            forest.push(tree, &mut depths);
         }
         forest
     }
 
-    fn push(&mut self, tree: &BoostedTree) {
+    fn push(&mut self, tree: &BoostedTree, depths: &mut Vec<u32>) {
         let root = self.nodes.len() as u32;
-        let mut depths = vec![0u32; tree.children.len()];
+        depths.clear();
+        depths.resize(tree.children.len(), 0);
         for at in 0..tree.children.len() {
             let left = tree.children[at];
             let node = if left == 0 {
@@ -233,9 +236,13 @@ mod tests {
         ] {
             let got = forest.raw_scores(m);
             assert_eq!(got.len(), m.rows);
+            // The model's own scoring: flattened for the many rows, through
+            // the trees as they are for the three.
+            let model_scores = model.raw_score(m);
             for i in 0..m.rows {
                 assert_eq!(got[i].to_bits(), want[i].to_bits(), "row {i}");
                 assert_eq!(forest.raw_score_row(m.row(i)).to_bits(), want[i].to_bits());
+                assert_eq!(model_scores[i].to_bits(), want[i].to_bits());
             }
         }
     }

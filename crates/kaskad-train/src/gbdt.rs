@@ -27,6 +27,10 @@ const MIN_VALIDATION_EVENTS: usize = 100;
 /// The validation fold grows to [`MIN_VALIDATION_EVENTS`] at most up to this
 /// share of the rows (one in four); beyond, boosting runs without it.
 const MAX_VALIDATION_EVERY: usize = 4;
+/// Rows from which [`GradientBoosting::raw_score`] compiles a
+/// [`FlatForest`]; for fewer (one application through the frame path, the
+/// last short batch) flattening every node would cost more than it saves.
+const FLATTEN_ROWS: usize = 32;
 /// Rows from which gradients (an `exp` each) are computed on two threads.
 const PARALLEL_GRADIENT_ROWS: usize = 20_000;
 /// LightGBM's `min_sum_hessian_in_leaf`: a near-pure leaf has a vanishing
@@ -192,9 +196,19 @@ impl GradientBoosting {
     }
 
     /// The raw score (log-odds) of every row: `base_score` plus the sum of
-    /// the trees' leaf values in tree order (scored by a [`FlatForest`],
-    /// on two threads for large batches).
+    /// the trees' leaf values in tree order (the same bits either way: a few
+    /// rows through the trees as they are, more through a [`FlatForest`]
+    /// compiled for them, on two threads for large batches).
     pub fn raw_score(&self, x: &Matrix) -> Vec<f64> {
+        if x.rows < FLATTEN_ROWS {
+            return (0..x.rows)
+                .map(|i| {
+                    let row = x.row(i);
+                    let sum: f64 = self.trees.iter().map(|t| t.value[t.leaf(row)]).sum();
+                    self.base_score + sum
+                })
+                .collect();
+        }
         FlatForest::new(self).raw_scores(x)
     }
 
