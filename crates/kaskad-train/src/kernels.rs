@@ -10,9 +10,90 @@
 //! The same code runs under [`pulp`]'s AVX2/FMA token when the CPU has it
 //! (the workspace forbids `unsafe`, and pulp's dispatch is a safe API), and
 //! as built for the baseline target otherwise. INT8 products use
-//! `vpmaddwd` (i16 × i16 pairs summed into i32) explicitly.
+//! `vpmaddwd` (i16 × i16 pairs summed into i32) explicitly; on CPUs with
+//! AVX-512 VNNI the INT8 layers run on 512-bit vectors under a token that
+//! also enables VNNI, so that LLVM fuses each `vpmaddwd` and the add after
+//! it into one `vpdpwssd` (the `vpdpbusd` intrinsic itself would need
+//! `unsafe` to call). Every path gives the same bits (tests below).
 
 use pulp::NullaryFnOnce;
+
+#[cfg(target_arch = "x86_64")]
+pulp::simd_type! {
+    /// pulp's V4 (AVX-512 F/BW/CD/DQ/VL) plus AVX-512 VNNI.
+    struct V4Vnni {
+        pub sse: "sse",
+        pub sse2: "sse2",
+        pub fxsr: "fxsr",
+        pub sse3: "sse3",
+        pub ssse3: "ssse3",
+        pub sse4_1: "sse4.1",
+        pub sse4_2: "sse4.2",
+        pub popcnt: "popcnt",
+        pub avx: "avx",
+        pub avx2: "avx2",
+        pub bmi1: "bmi1",
+        pub bmi2: "bmi2",
+        pub fma: "fma",
+        pub lzcnt: "lzcnt",
+        pub avx512f: "avx512f",
+        pub avx512bw: "avx512bw",
+        pub avx512cd: "avx512cd",
+        pub avx512dq: "avx512dq",
+        pub avx512vl: "avx512vl",
+        pub avx512vnni: "avx512vnni",
+    }
+}
+
+/// The instruction sets an INT8 layer can run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Isa {
+    /// 512-bit vectors with VNNI.
+    Avx512Vnni,
+    Avx2,
+    /// As built for the baseline target.
+    Plain,
+}
+
+impl Int8Isa {
+    /// Best first.
+    const ALL: [Int8Isa; 3] = [Int8Isa::Avx512Vnni, Int8Isa::Avx2, Int8Isa::Plain];
+
+    /// Whether this CPU runs the set.
+    fn runs_here(self) -> bool {
+        match self {
+            Int8Isa::Avx512Vnni => {
+                #[cfg(target_arch = "x86_64")]
+                return V4Vnni::is_available() && pulp::x86::V4::is_available();
+                #[cfg(not(target_arch = "x86_64"))]
+                false
+            }
+            Int8Isa::Avx2 => {
+                #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+                return pulp::x86::V3::is_available();
+                #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+                false
+            }
+            Int8Isa::Plain => true,
+        }
+    }
+
+    /// The best set this CPU runs.
+    pub fn best() -> Int8Isa {
+        Self::ALL
+            .into_iter()
+            .find(|isa| isa.runs_here())
+            .unwrap_or(Int8Isa::Plain)
+    }
+
+    /// Outputs per tile: their weights are stored pair-major within it.
+    fn tile_outputs(self) -> usize {
+        match self {
+            Int8Isa::Avx512Vnni => TILE_OUTPUTS_V4,
+            Int8Isa::Avx2 | Int8Isa::Plain => TILE_OUTPUTS,
+        }
+    }
+}
 
 /// Rows per tile: two vectors of eight lanes.
 pub const TILE_ROWS: usize = 16;
@@ -29,7 +110,8 @@ pub struct FeatureMajor {
     /// Rows rounded up to a multiple of [`TILE_ROWS`], plus one more tile
     /// when that is a multiple of 64 rows: features a power-of-two number
     /// of bytes apart would all fall in one set of the L1 cache. Padding
-    /// rows are zero.
+    /// rows are zero in what [`Self::fill`] writes; a layer's kernel
+    /// computes them like any row.
     pub stride: usize,
     pub features: usize,
     pub data: Vec<f32>,
@@ -38,17 +120,14 @@ pub struct FeatureMajor {
 impl FeatureMajor {
     fn reset(&mut self, rows: usize, features: usize) {
         self.rows = rows;
-        let padded = rows.div_ceil(TILE_ROWS) * TILE_ROWS;
-        self.stride = if padded.is_multiple_of(64) {
-            padded + TILE_ROWS
-        } else {
-            padded
-        };
+        self.stride = stride_for(rows);
         self.features = features;
-        self.data.clear();
-        // One feature more, left zero: the partner of an odd last feature
-        // when features are quantized in pairs.
+        // Every feature is written in full, padding rows too, before it is
+        // read, so the buffer is not cleared; one feature more is left
+        // zero: the partner of an odd last feature when features are
+        // quantized in pairs.
         self.data.resize(self.stride * (features + 1), 0.0);
+        self.data[self.stride * features..].fill(0.0);
     }
 
     /// Row-major `f32` values, `cols` per row.
@@ -71,11 +150,24 @@ impl FeatureMajor {
                 }
             }
         }
+        for c in 0..cols {
+            self.data[c * self.stride + rows..(c + 1) * self.stride].fill(0.0);
+        }
     }
 
     /// The first feature of every real row (the output of a one-unit layer).
     pub fn first_feature(&self) -> &[f32] {
         &self.data[..self.rows]
+    }
+}
+
+/// The padded row count of [`FeatureMajor::stride`].
+fn stride_for(rows: usize) -> usize {
+    let padded = rows.div_ceil(TILE_ROWS) * TILE_ROWS;
+    if padded.is_multiple_of(64) {
+        padded + TILE_ROWS
+    } else {
+        padded
     }
 }
 
@@ -306,7 +398,7 @@ impl NullaryFnOnce for RowScales<'_> {
             *m /= INT8_MAX;
             if *m > 0.0 { 1.0 / *m } else { 0.0 }
         }));
-        out.values.clear();
+        // Every value is written by the packing that follows.
         out.values.resize(out.pairs * stride * 2, 0);
     }
 }
@@ -356,30 +448,64 @@ impl NullaryFnOnce for PackV3<'_> {
     }
 }
 
-/// Weights of one INT8 layer as the kernel reads them: for every output,
-/// its weights in pairs, each pair two `i16` packed in an `i32` (what
-/// `vpmaddwd` broadcasts), and one scale per output (per channel).
-#[derive(Debug, Clone)]
+/// Weights of one INT8 layer as the kernels read them: every weight pair
+/// two `i16` packed in an `i32` (what `vpmaddwd` broadcasts), outputs in
+/// blocks of the path's tile (then single outputs), pair-major within a
+/// block, so that a tile's weights for one pair are adjacent.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PairedWeights {
     pub pairs: usize,
-    pub packed: Vec<i32>,
+    /// Outputs per block; the last `outputs % tile` outputs are single.
+    tile: usize,
+    packed: Vec<i32>,
 }
 
 impl PairedWeights {
-    /// `weights` is `outputs × inputs` row-major.
-    pub fn new(weights: &[i8], inputs: usize) -> Self {
+    /// `weights` is `outputs × inputs` row-major; laid out for `isa`.
+    pub fn new(isa: Int8Isa, weights: &[i8], inputs: usize) -> Self {
         let pairs = inputs.div_ceil(2);
         let outputs = weights.len() / inputs.max(1);
+        let tile = isa.tile_outputs();
+        let pair = |o: usize, p: usize| {
+            let row = &weights[o * inputs..][..inputs];
+            let low = i16::from(row[2 * p]);
+            let high = row.get(2 * p + 1).map_or(0, |&w| i16::from(w));
+            i32::from(low as u16) | (i32::from(high as u16) << 16)
+        };
         let mut packed = Vec::with_capacity(outputs * pairs);
-        for row in weights.chunks(inputs.max(1)) {
+        let mut o0 = 0;
+        while o0 < outputs {
+            let block = block_at(o0, outputs, tile);
             for p in 0..pairs {
-                let low = i16::from(row[2 * p]);
-                let high = row.get(2 * p + 1).map_or(0, |&w| i16::from(w));
-                packed.push(i32::from(low as u16) | (i32::from(high as u16) << 16));
+                packed.extend((o0..o0 + block).map(|o| pair(o, p)));
             }
+            o0 += block;
         }
-        Self { pairs, packed }
+        Self {
+            pairs,
+            tile,
+            packed,
+        }
     }
+
+    /// The weights of the block of `block` outputs starting at `o0`.
+    fn block(&self, o0: usize, block: usize) -> &[i32] {
+        &self.packed[o0 * self.pairs..(o0 + block) * self.pairs]
+    }
+
+    /// The packed pair `p` of output `o`.
+    fn get(&self, o: usize, p: usize) -> i32 {
+        let outputs = self.packed.len() / self.pairs.max(1);
+        let block = block_at(o / self.tile * self.tile, outputs, self.tile);
+        let o0 = o - o % block;
+        self.block(o0, block)[p * block + o - o0]
+    }
+}
+
+/// The size of the output block starting at `o0`: a whole tile while one
+/// fits, single outputs after.
+fn block_at(o0: usize, outputs: usize, tile: usize) -> usize {
+    if o0 + tile <= outputs { tile } else { 1 }
 }
 
 /// `out[o][r] = bias[o] + scale[o] · row_scale[r] · Σ_i q_w[o][i] · q_x[i][r]`
@@ -392,9 +518,41 @@ pub fn dense_int8(
     relu: bool,
     out: &mut FeatureMajor,
 ) {
+    dense_int8_on(Int8Isa::best(), input, weights, scales, bias, relu, out);
+}
+
+/// [`dense_int8`] on `isa`, for which `weights` were laid out.
+fn dense_int8_on(
+    isa: Int8Isa,
+    input: &QuantizedRows,
+    weights: &PairedWeights,
+    scales: &[f32],
+    bias: &[f32],
+    relu: bool,
+    out: &mut FeatureMajor,
+) {
     out.reset(input.rows, bias.len());
+    assert_eq!(
+        weights.tile,
+        isa.tile_outputs(),
+        "weights laid out for {isa:?}"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if let (Int8Isa::Avx512Vnni, Some(vnni), Some(simd)) =
+        (isa, V4Vnni::try_new(), pulp::x86::V4::try_new())
+    {
+        return vnni.vectorize(DenseInt8V4 {
+            simd,
+            input,
+            weights,
+            scales,
+            bias,
+            relu,
+            out,
+        });
+    }
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if let Some(simd) = pulp::x86::V3::try_new() {
+    if let (Int8Isa::Avx2, Some(simd)) = (isa, pulp::x86::V3::try_new()) {
         return simd.vectorize(DenseInt8 {
             simd,
             input,
@@ -408,10 +566,10 @@ pub fn dense_int8(
     let outputs = bias.len();
     let stride = input.stride;
     for o in 0..outputs {
-        let w = &weights.packed[o * weights.pairs..][..weights.pairs];
         for r in 0..stride {
             let mut sum = 0i32;
-            for (p, &pair) in w.iter().enumerate() {
+            for p in 0..weights.pairs {
+                let pair = weights.get(o, p);
                 let x = &input.values[(p * stride + r) * 2..][..2];
                 sum += i32::from(x[0]) * i32::from(pair as i16)
                     + i32::from(x[1]) * i32::from((pair >> 16) as i16);
@@ -456,14 +614,13 @@ impl NullaryFnOnce for DenseInt8<'_> {
         let stride = input.stride;
         let pairs = weights.pairs;
         let outputs = bias.len();
-        let full = outputs / TILE_OUTPUTS * TILE_OUTPUTS;
         let mut o0 = 0;
         while o0 < outputs {
-            let block = if o0 < full { TILE_OUTPUTS } else { 1 };
+            let block = block_at(o0, outputs, TILE_OUTPUTS);
             let layer = Int8Block {
                 simd,
                 input,
-                packed: &weights.packed[o0 * pairs..(o0 + block) * pairs],
+                packed: weights.block(o0, block),
                 pairs,
                 scales: &scales[o0..o0 + block],
                 bias: &bias[o0..o0 + block],
@@ -485,6 +642,7 @@ impl NullaryFnOnce for DenseInt8<'_> {
 struct Int8Block<'a> {
     simd: pulp::x86::V3,
     input: &'a QuantizedRows,
+    /// `pairs × OUTPUTS`.
     packed: &'a [i32],
     pairs: usize,
     scales: &'a [f32],
@@ -502,10 +660,12 @@ impl Int8Block<'_> {
         let simd = self.simd;
         let stride = self.input.stride;
         let pairs = self.pairs;
-        let rows: [&[i32]; OUTPUTS] = std::array::from_fn(|o| &self.packed[o * pairs..][..pairs]);
         for r0 in (0..stride).step_by(TILE_ROWS) {
             let mut acc = [[simd.splat_i32x8(0); 2]; OUTPUTS];
             for p in 0..pairs {
+                let w: &[i32; OUTPUTS] = self.packed[p * OUTPUTS..][..OUTPUTS]
+                    .try_into()
+                    .expect("a block is OUTPUTS wide");
                 let x: &[i16; 2 * TILE_ROWS] = self.input.values[(p * stride + r0) * 2..]
                     [..2 * TILE_ROWS]
                     .try_into()
@@ -513,8 +673,8 @@ impl Int8Block<'_> {
                 let (low, high) = x.split_at(TILE_ROWS);
                 let low: i16x16 = cast(<[i16; TILE_ROWS]>::try_from(low).expect("half a tile"));
                 let high: i16x16 = cast(<[i16; TILE_ROWS]>::try_from(high).expect("half a tile"));
-                for (lane, row) in acc.iter_mut().zip(&rows) {
-                    let w: i16x16 = cast(simd.splat_i32x8(row[p]));
+                for (lane, &w) in acc.iter_mut().zip(w) {
+                    let w: i16x16 = cast(simd.splat_i32x8(w));
                     lane[0] = simd.wrapping_add_i32x8(
                         lane[0],
                         simd.multiply_wrapping_add_adjacent_i16x16(low, w),
@@ -551,6 +711,197 @@ impl Int8Block<'_> {
                     };
                     let values: [f32; 8] = cast(value);
                     out[o * stride + r..][..8].copy_from_slice(&values);
+                }
+            }
+        }
+    }
+}
+
+/// Outputs per tile on 512-bit vectors, one accumulator register each: 16
+/// made LLVM spill accumulators to the stack inside the pair loop, 8 keeps
+/// the loop at one `vpdpwssd` (weight broadcast from memory) per output.
+const TILE_OUTPUTS_V4: usize = 8;
+
+#[cfg(target_arch = "x86_64")]
+struct DenseInt8V4<'a> {
+    simd: pulp::x86::V4,
+    input: &'a QuantizedRows,
+    weights: &'a PairedWeights,
+    scales: &'a [f32],
+    bias: &'a [f32],
+    relu: bool,
+    out: &'a mut FeatureMajor,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl NullaryFnOnce for DenseInt8V4<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        let Self {
+            simd,
+            input,
+            weights,
+            scales,
+            bias,
+            relu,
+            out,
+        } = self;
+        let stride = input.stride;
+        let pairs = weights.pairs;
+        let outputs = bias.len();
+        let mut o0 = 0;
+        while o0 < outputs {
+            let block = block_at(o0, outputs, TILE_OUTPUTS_V4);
+            let layer = Int8BlockV4 {
+                simd,
+                input,
+                packed: weights.block(o0, block),
+                pairs,
+                scales: &scales[o0..o0 + block],
+                bias: &bias[o0..o0 + block],
+                relu,
+            };
+            let out = &mut out.data[o0 * stride..(o0 + block) * stride];
+            if block == TILE_OUTPUTS_V4 {
+                layer.tile::<TILE_OUTPUTS_V4>(out);
+            } else {
+                layer.tile::<1>(out);
+            }
+            o0 += block;
+        }
+    }
+}
+
+/// A block of outputs of an INT8 layer on 512-bit vectors: a tile's 16
+/// rows of one feature pair fill one register.
+#[cfg(target_arch = "x86_64")]
+struct Int8BlockV4<'a> {
+    simd: pulp::x86::V4,
+    input: &'a QuantizedRows,
+    /// `pairs × OUTPUTS`.
+    packed: &'a [i32],
+    pairs: usize,
+    scales: &'a [f32],
+    bias: &'a [f32],
+    relu: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Int8BlockV4<'_> {
+    #[inline(always)]
+    fn tile<const OUTPUTS: usize>(&self, out: &mut [f32]) {
+        use pulp::{cast, f32x16, i16x32};
+        let simd = self.simd;
+        let stride = self.input.stride;
+        let pairs = self.pairs;
+        let zero = simd.splat_f32x16(0.0);
+        for r0 in (0..stride).step_by(TILE_ROWS) {
+            let mut acc = [simd.splat_i32x16(0); OUTPUTS];
+            for p in 0..pairs {
+                let w: &[i32; OUTPUTS] = self.packed[p * OUTPUTS..][..OUTPUTS]
+                    .try_into()
+                    .expect("a block is OUTPUTS wide");
+                let x: [i16; 2 * TILE_ROWS] = self.input.values[(p * stride + r0) * 2..]
+                    [..2 * TILE_ROWS]
+                    .try_into()
+                    .expect("a tile is TILE_ROWS wide");
+                let x: i16x32 = cast(x);
+                for (lane, &w) in acc.iter_mut().zip(w) {
+                    let w: i16x32 = cast(simd.splat_i32x16(w));
+                    *lane = simd.wrapping_add_i32x16(
+                        *lane,
+                        simd.multiply_wrapping_add_adjacent_i16x32(x, w),
+                    );
+                }
+            }
+            let row_scales: f32x16 = cast(
+                <[f32; TILE_ROWS]>::try_from(&self.input.scales[r0..r0 + TILE_ROWS])
+                    .expect("a tile is TILE_ROWS wide"),
+            );
+            for (o, &sum) in acc.iter().enumerate() {
+                // bias + sum · (scale · row_scale), as `dequantize`.
+                let value = simd.add_f32x16(
+                    simd.splat_f32x16(self.bias[o]),
+                    simd.mul_f32x16(
+                        simd.convert_i32x16_to_f32x16(sum),
+                        simd.mul_f32x16(simd.splat_f32x16(self.scales[o]), row_scales),
+                    ),
+                );
+                let value = if self.relu {
+                    simd.max_f32x16(value, zero)
+                } else {
+                    value
+                };
+                let values: [f32; TILE_ROWS] = cast(value);
+                out[o * stride + r0..][..TILE_ROWS].copy_from_slice(&values);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in `-1..1`, some exactly zero.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let h = (i as u32 ^ seed)
+                    .wrapping_mul(2_654_435_761)
+                    .rotate_left(13);
+                if h.is_multiple_of(7) {
+                    0.0
+                } else {
+                    (h % 2001) as f32 / 1000.0 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_int8_path_gives_the_plain_builds_bits() {
+        let sets: Vec<Int8Isa> = Int8Isa::ALL.into_iter().filter(|i| i.runs_here()).collect();
+        assert_eq!(sets.last(), Some(&Int8Isa::Plain));
+        // Rows not a multiple of the tile, odd inputs (a padded pair),
+        // outputs past a 16-tile, a 4-tile and single outputs.
+        for (rows, inputs, outputs) in [(37, 31, 21), (16, 2, 1), (1, 7, 3), (70, 64, 32)] {
+            let x = FeatureMajor::from_f32_rows(&values(rows * inputs, 1), inputs);
+            let mut q = QuantizedRows::default();
+            q.quantize(&x);
+            let weights: Vec<i8> = values(outputs * inputs, 2)
+                .iter()
+                .map(|v| (v * 127.0) as i8)
+                .collect();
+            let scales: Vec<f32> = (0..outputs).map(|o| 0.01 + o as f32 * 1e-3).collect();
+            let bias = values(outputs, 3);
+            for relu in [false, true] {
+                let run = |isa| {
+                    let paired = PairedWeights::new(isa, &weights, inputs);
+                    let mut out = FeatureMajor::default();
+                    dense_int8_on(isa, &q, &paired, &scales, &bias, relu, &mut out);
+                    (0..outputs)
+                        .flat_map(|o| out.data[o * out.stride..][..rows].to_vec())
+                        .collect::<Vec<f32>>()
+                };
+                let plain = run(Int8Isa::Plain);
+                // The plain build against the definition, sum by sum.
+                for o in 0..outputs {
+                    for r in 0..rows {
+                        let sum: i32 = (0..inputs)
+                            .map(|i| {
+                                let pair = &q.values[((i / 2) * q.stride + r) * 2..];
+                                i32::from(pair[i % 2]) * i32::from(weights[o * inputs + i])
+                            })
+                            .sum();
+                        let want = dequantize(sum, scales[o], q.scales[r], bias[o], relu);
+                        assert_eq!(plain[o * rows + r], want, "output {o} row {r}");
+                    }
+                }
+                for &isa in &sets {
+                    assert_eq!(run(isa), plain, "{isa:?} on {rows}×{inputs}→{outputs}");
                 }
             }
         }

@@ -16,7 +16,9 @@
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{FeatureMajor, INT8_MAX, PairedWeights, QuantizedRows, dense_int8};
+use std::sync::OnceLock;
+
+use crate::kernels::{FeatureMajor, INT8_MAX, Int8Isa, PairedWeights, QuantizedRows, dense_int8};
 use crate::logistic::sigmoid;
 use crate::{Dense, LogisticRegression, Mlp, TrainError};
 
@@ -48,6 +50,19 @@ pub struct QuantizedMlp {
     /// The baseline of explanations, as in the original model.
     #[serde(default, with = "crate::tensor::single")]
     pub baseline: Vec<f64>,
+    #[serde(skip)]
+    kernel_weights: KernelWeights,
+}
+
+/// The layers' weights as the kernels read them, laid out on first use.
+#[derive(Debug, Clone, Default)]
+struct KernelWeights(OnceLock<Vec<PairedWeights>>);
+
+impl PartialEq for KernelWeights {
+    /// Derived from the layers, which the model's equality compares.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A [`LogisticRegression`] with INT8 coefficients (one scale) and per-row
@@ -128,17 +143,24 @@ impl QuantizedMlp {
                 .map(QuantizedDense::new)
                 .collect::<Result<_, _>>()?,
             baseline: to_single(&mlp.baseline),
+            kernel_weights: KernelWeights::default(),
         })
     }
 
     pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
+        let kernel_weights = self.kernel_weights.0.get_or_init(|| {
+            let isa = Int8Isa::best();
+            self.layers
+                .iter()
+                .map(|l| PairedWeights::new(isa, &l.weights, l.inputs))
+                .collect()
+        });
         SCRATCH.with_borrow_mut(|(a, next, rows)| {
             a.fill(x.rows, x.cols, |i| x.data[i] as f32);
-            for (i, layer) in self.layers.iter().enumerate() {
+            for (i, (layer, weights)) in self.layers.iter().zip(kernel_weights).enumerate() {
                 rows.quantize(a);
-                let weights = PairedWeights::new(&layer.weights, layer.inputs);
                 let relu = i + 1 < self.layers.len();
-                dense_int8(rows, &weights, &layer.scales, &layer.bias, relu, next);
+                dense_int8(rows, weights, &layer.scales, &layer.bias, relu, next);
                 std::mem::swap(a, next);
             }
             a.first_feature()
