@@ -446,12 +446,7 @@ fn cascades_are_stored_scored_and_logged_over_http_and_the_cli() {
     assert_eq!(listed[0]["version"], 2);
 
     // Metrics per cascade and per module.
-    let text = c
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = server.metrics(&c);
     for needle in [
         "kaskad_cascade_requests_total{cascade=\"credit@1\",outcome=\"ok\"}",
         "kaskad_cascade_requests_total{cascade=\"credit@1\",outcome=\"rejected\"} 3",

@@ -392,12 +392,7 @@ fn serve_scores_guards_every_route_and_reports_metrics() {
     assert!(e["error"].as_str().unwrap().contains("Incme"));
 
     // Metrics: Prometheus text with the kaskad_ prefix.
-    let text = c
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = server.metrics(&c);
     for needle in [
         "kaskad_http_requests_total{route=\"/v1/models/{name}/score\",model=\"",
         "kaskad_http_request_duration_seconds_bucket{",
@@ -719,12 +714,7 @@ fn unusual_applications_are_scored_by_the_fallback_model_over_http() {
 
 /// A request-log counter of `server`, as `/metrics` shows it.
 fn log_counter(c: &Client, server: &Server, name: &str) -> u64 {
-    let text = c
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = server.metrics(c);
     let prefix = format!("kaskad_request_log_{name}_total ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

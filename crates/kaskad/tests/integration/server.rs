@@ -65,6 +65,11 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub fn metrics(&self, c: &Client) -> String {
+        c.get(self.url("/metrics")).send().unwrap().text().unwrap()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
