@@ -86,8 +86,6 @@ struct FlatNode {
     feature: u32,
     left: u32,
     right: u32,
-    /// Where NaN goes (`x <= threshold` is false for NaN: right, unless set).
-    missing_left: bool,
 }
 
 const LEAF: u32 = u32::MAX;
@@ -322,7 +320,6 @@ fn flatten_tree(tree: &DecisionTree) -> Vec<FlatNode> {
                 feature: LEAF,
                 left: 0,
                 right: 0,
-                missing_left: false,
             },
             Node::Split {
                 feature,
@@ -335,7 +332,6 @@ fn flatten_tree(tree: &DecisionTree) -> Vec<FlatNode> {
                 feature: feature as u32,
                 left: left as u32,
                 right: right as u32,
-                missing_left: false,
             },
         })
         .collect()
@@ -344,12 +340,8 @@ fn flatten_tree(tree: &DecisionTree) -> Vec<FlatNode> {
 fn leaf_value(nodes: &[FlatNode], root: u32, row: &[f64]) -> f64 {
     let mut node = nodes[root as usize];
     while node.feature != LEAF {
-        let v = row[node.feature as usize];
-        let left = if v.is_nan() {
-            node.missing_left
-        } else {
-            v <= node.threshold
-        };
+        // NaN compares false, so a missing value goes right, as in the tree.
+        let left = row[node.feature as usize] <= node.threshold;
         node = nodes[if left { node.left } else { node.right } as usize];
     }
     node.threshold
