@@ -37,8 +37,11 @@ const EXTENSION: &str = "seg";
 /// Arrival time, latency and the five strings' lengths.
 const FIXED_BYTES: usize = 8 + 8 + 5 * 4;
 /// Rows per import transaction: bounds how long an import holds the
-/// catalog's write lock against `kaskad update` and the server's own writes.
-const IMPORT_CHUNK: usize = 20_000;
+/// catalog's write lock against `kaskad update` and the server's own writes
+/// (about 10 ms of CPU, so well under a second even for an importer that
+/// a saturated server leaves at the lowest priority). Larger ones were no
+/// faster: 5.8 µs per row at 20,000 against 4.6 µs at 2,000.
+const IMPORT_CHUNK: usize = 2_000;
 
 /// Where the request log's segments of the catalog at `db_path` live.
 pub fn request_log_dir(db_path: &Path) -> PathBuf {

@@ -21,11 +21,13 @@
 //! - **Auth**: every `/v1` and `/v2` route takes `Authorization: Bearer KEY`;
 //!   keys carry a role (admin, scorer, viewer) and are stored hashed.
 //! - **Hot reload**: `{name}` means its champion, `name@alias` and
-//!   `name@VERSION` another version; a resolution is reused for at most
-//!   [`ServeConfig::alias_ttl`] (1 s), so a champion promoted by `kaskad
-//!   update` in another process is served within a second, without a
-//!   restart, and at most one catalog query per reference and second.
-//!   Loaded artifacts stay in memory by `name@version`.
+//!   `name@VERSION` another version; a resolution older than
+//!   [`ServeConfig::alias_ttl`] (1 s) is asked again by one background task
+//!   while requests go on with the last answer, so a champion promoted by
+//!   `kaskad update` in another process is served about a second later
+//!   (plus the time to load its artifact), without a restart, and no
+//!   request waits for the catalog. Loaded artifacts stay in memory by
+//!   `name@version`.
 //! - **Cascades**: stored only when they compile (422 lists every error
 //!   with its JSON path); run by name (latest version, re-checked like an
 //!   alias) or `name@VERSION`. A malformed request is 422, a failed module

@@ -2,7 +2,7 @@
 //! artifacts loaded once per `name@version`. The server's routes, cascade
 //! compilation and `kaskad cascades` share it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -42,6 +42,8 @@ pub struct ModelStore {
 struct Resolutions {
     by_reference: HashMap<String, (Instant, String, PathBuf)>,
     forgotten_at: Option<Instant>,
+    /// References being resolved again in the background.
+    refreshing: HashSet<String>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,6 +71,14 @@ impl ModelStore {
             .get(reference)
             .filter(|(at, _, _)| at.elapsed() < self.ttl)
             .map(|(_, label, path)| (label.clone(), path.clone()))
+    }
+
+    /// What `reference` last resolved to, and whether that is `ttl` old.
+    fn last_resolved(&self, reference: &str) -> Option<(String, bool)> {
+        lock(&self.resolved)
+            .by_reference
+            .get(reference)
+            .map(|(at, label, _)| (label.clone(), at.elapsed() >= self.ttl))
     }
 
     fn loaded(&self, label: String) -> Option<Served> {
@@ -117,11 +127,18 @@ impl ModelStore {
     /// [`ModelStore::load`] for async code: a cached model costs no thread
     /// hop; anything else goes to a blocking thread, since SQLite may wait
     /// for another process's write and must not stall the async workers.
+    ///
+    /// A resolution older than `ttl` still answers while one background
+    /// task asks the catalog again (and loads a new champion's artifact):
+    /// a busy server would otherwise send every request that arrives
+    /// during the lookup to the catalog, once a second.
     pub async fn model(self: &Arc<Self>, reference: &str) -> Result<Served, ApiError> {
-        if let Some(served) = self
-            .fresh(reference)
-            .and_then(|(label, _)| self.loaded(label))
+        if let Some((label, stale)) = self.last_resolved(reference)
+            && let Some(served) = self.loaded(label)
         {
+            if stale {
+                self.refresh_in_background(reference);
+            }
             return Ok(served);
         }
         let store = Arc::clone(self);
@@ -130,6 +147,41 @@ impl ModelStore {
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::from)
+    }
+
+    /// Resolves `reference` again on a blocking thread, unless that is
+    /// under way. A reference that no longer resolves is forgotten, so the
+    /// next request gets the catalog's answer; any other failure (the
+    /// catalog busy, an artifact unreadable) keeps the last resolution for
+    /// another `ttl`.
+    fn refresh_in_background(self: &Arc<Self>, reference: &str) {
+        if !lock(&self.resolved)
+            .refreshing
+            .insert(reference.to_string())
+        {
+            return;
+        }
+        let store = Arc::clone(self);
+        let owned = reference.to_string();
+        tokio::task::spawn_blocking(move || {
+            let outcome = store.load(&owned);
+            let mut resolved = lock(&store.resolved);
+            resolved.refreshing.remove(&owned);
+            match outcome {
+                Ok(_) => {}
+                Err(RegistryError::UnknownModel { .. }) => {
+                    resolved.by_reference.remove(&owned);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "kaskad serve: resolving {owned} again failed, still serving the last resolution: {e}"
+                    );
+                    if let Some(entry) = resolved.by_reference.get_mut(&owned) {
+                        entry.0 = Instant::now();
+                    }
+                }
+            }
+        });
     }
 
     /// Forgets every resolution, after this process moved an alias itself.

@@ -723,6 +723,23 @@ fn log_counter(c: &Client, server: &Server, name: &str) -> u64 {
         .unwrap()
 }
 
+/// The nice value of process `pid`'s thread named `name` (as the kernel
+/// shows it, cut to 15 bytes).
+fn thread_nice(pid: u32, name: &str) -> Option<i64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks.map(|t| t.unwrap().path()).find_map(|task| {
+        let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        // Fields after the parenthesised name start at the third, the state;
+        // the nineteenth is the nice value.
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        after_name.split_whitespace().nth(16)?.parse().ok()
+    })
+}
+
 /// Waits up to 10 s for `done`.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -780,6 +797,8 @@ fn a_killed_servers_request_log_is_imported_by_the_next_and_a_full_queue_is_coun
     wait_for("the segment imported", || {
         log_counter(&c, &server, "imported") == 5
     });
+    // The importer leaves the cores to scoring.
+    assert_eq!(thread_nice(server.child.id(), "request-log-imp"), Some(19));
     assert_eq!(segments(), 0);
     let joined = catalog
         .outputs_with_outcomes("/v1/models/{name}/score", "default_risk")
