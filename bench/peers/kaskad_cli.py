@@ -1,9 +1,11 @@
-"""What the peer scripts share: the kaskad binary they call, and ROC-AUC
-computed the same way on both sides (average ranks of ties)."""
+"""What the peer scripts share: the kaskad binary they call, ROC-AUC
+computed the same way on both sides (average ranks of ties), and how a
+peer's scoring is timed."""
 
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -31,3 +33,14 @@ def auc(y, s):
     ranks = (np.bincount(inv, weights=ranks) / counts)[inv]
     pos = y.sum()
     return (ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (len(y) - pos))
+
+
+def seconds_per_pass(score_batch, batches):
+    """Seconds per pass of score_batch over every batch: passes repeated for
+    at least one second, after one untimed pass the caller made."""
+    passes, start = 0, time.perf_counter()
+    while passes == 0 or time.perf_counter() - start < 1.0:
+        for b in batches:
+            score_batch(b)
+        passes += 1
+    return (time.perf_counter() - start) / passes

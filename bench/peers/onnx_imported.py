@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
@@ -115,12 +114,7 @@ for name, (path, features) in models.items():
         return np.asarray(output)[:, 1]
 
     theirs_scores = np.concatenate([positive(session.run([spec.name], b)[0]) for b in batches])
-    passes, start = 0, time.perf_counter()
-    while passes == 0 or time.perf_counter() - start < 1.0:
-        for b in batches:
-            session.run([spec.name], b)
-        passes += 1
-    theirs = passes * rows / (time.perf_counter() - start)
+    theirs = rows / kaskad_cli.seconds_per_pass(lambda b: session.run([spec.name], b), batches)
     scored = kaskad("inference", "--home", home, "--model", name, "--file", args.file,
                     "--out", os.path.join(scratch, f"{name}.csv"))
     ours_scores = pd.read_csv(scored)["score"].to_numpy()

@@ -86,6 +86,7 @@ impl Servable {
             ImportedArtifact::load(path).map(|a| Servable::Imported(Box::new(a)))
         } else {
             let artifact = ModelArtifact::load(path)?;
+            artifact.model.prepare_for_scoring();
             Ok(Servable::Trained(ScoringPlan::new(Arc::new(artifact))))
         }
     }

@@ -209,6 +209,19 @@ mod tests {
     }
 
     #[test]
+    fn preparing_for_scoring_builds_the_index_once() {
+        let x = Matrix {
+            rows: 4,
+            cols: 1,
+            data: vec![0.0, 0.1, 5.0, 5.1],
+        };
+        let model = crate::Model::Knn(NearestNeighbours::fit(&x, &[0, 0, 1, 1], 2, 100, 1));
+        assert!(format!("{model:?}").contains("IndexCache(empty)"));
+        model.prepare_for_scoring();
+        assert!(format!("{model:?}").contains("IndexCache(built)"));
+    }
+
+    #[test]
     fn scores_are_the_label_share_of_the_brute_force_neighbours() {
         // Enough queries for two threads; continuous features, so no two
         // distances tie and the brute-force order is the only one.

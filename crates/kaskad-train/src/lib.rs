@@ -77,6 +77,21 @@ impl Model {
         }
     }
 
+    /// Builds what scoring derives from the model and keeps (the kNN
+    /// search index, the INT8 MLP's kernel layout), so that a server pays
+    /// for it when it loads the model rather than in the first request.
+    pub fn prepare_for_scoring(&self) {
+        match self {
+            Model::Knn(m) => {
+                m.index();
+            }
+            Model::MlpInt8(m) => {
+                m.kernel_weights();
+            }
+            Model::Lr(_) | Model::Tree(_) | Model::Gbdt(_) | Model::Mlp(_) | Model::LrInt8(_) => {}
+        }
+    }
+
     /// The numbers the model computes with: `int8` for quantized models,
     /// `fp32` for the MLP, `fp64` for the other families.
     pub fn precision(&self) -> &'static str {

@@ -147,14 +147,20 @@ impl QuantizedMlp {
         })
     }
 
-    pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
-        let kernel_weights = self.kernel_weights.0.get_or_init(|| {
+    /// The layers' weights laid out for this processor's INT8 kernels,
+    /// built on first use.
+    pub(crate) fn kernel_weights(&self) -> &[PairedWeights] {
+        self.kernel_weights.0.get_or_init(|| {
             let isa = Int8Isa::best();
             self.layers
                 .iter()
                 .map(|l| PairedWeights::new(isa, &l.weights, l.inputs))
                 .collect()
-        });
+        })
+    }
+
+    pub fn predict_proba(&self, x: &Matrix) -> Vec<f64> {
+        let kernel_weights = self.kernel_weights();
         SCRATCH.with_borrow_mut(|(a, next, rows)| {
             a.fill(x.rows, x.cols, |i| x.data[i] as f32);
             for (i, (layer, weights)) in self.layers.iter().zip(kernel_weights).enumerate() {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use kaskad_core::config::Options;
-use kaskad_registry::Catalog;
+use kaskad_registry::{Catalog, Servable, VersionRecord};
 
 /// Paths inside a kaskad home.
 #[derive(Debug, Clone)]
@@ -58,6 +58,21 @@ impl Home {
             .with_context(|| format!("opening the catalog of {}", self.root.display()))
     }
 
+    /// The home's configuration and catalog, and the version `reference`
+    /// names (`--model`; the project's champion when it names none) loaded
+    /// to score.
+    pub fn model(&self, reference: Option<&str>) -> anyhow::Result<HomeModel> {
+        let options = self.options()?;
+        let catalog = self.catalog()?;
+        let (record, artifact) = catalog.load_model(reference.unwrap_or(&options.data.name))?;
+        Ok(HomeModel {
+            options,
+            catalog,
+            record,
+            artifact,
+        })
+    }
+
     /// Creates the folders of a home; fails with the path when it cannot.
     pub fn create_dirs(&self) -> anyhow::Result<()> {
         for dir in [
@@ -72,6 +87,14 @@ impl Home {
         }
         Ok(())
     }
+}
+
+/// What [`Home::model`] opens.
+pub struct HomeModel {
+    pub options: Options,
+    pub catalog: Catalog,
+    pub record: VersionRecord,
+    pub artifact: Servable,
 }
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename.

@@ -16,7 +16,7 @@ use kaskad_validate::{evaluate, roc_auc};
 use serde_json::json;
 
 use crate::cli::{BenchArgs, BenchTrainArgs};
-use crate::home::Home;
+use crate::home::{Home, HomeModel};
 use crate::memory::peak_rss_bytes;
 use crate::pipeline::{choose_variant, params_with_overrides};
 
@@ -279,14 +279,12 @@ fn labelled_file(args: &BenchArgs) -> anyhow::Result<Labelled<'_>> {
     let (Some(home), Some(file)) = (&args.home, &args.file) else {
         anyhow::bail!("kaskad bench needs --home and --file (or use `kaskad bench train`)");
     };
-    let home = Home::new(home);
-    let options = home.options()?;
-    let catalog = home.catalog()?;
-    let reference = args
-        .model
-        .clone()
-        .unwrap_or_else(|| options.data.name.clone());
-    let (record, artifact) = catalog.load_model(&reference)?;
+    let HomeModel {
+        options,
+        catalog,
+        record,
+        artifact,
+    } = Home::new(home).model(args.model.as_deref())?;
     // Read as `inference` reads: the model's own column kinds.
     let reader = std::io::BufReader::new(fs_err::File::open(file)?);
     let mut frame = kaskad_core::read_csv_reader(reader, file, Some(artifact.input_columns()))?;

@@ -10,19 +10,18 @@ use kaskad_core::{ColumnKind, Frame};
 use kaskad_registry::InferenceRecord;
 
 use crate::cli::InferenceArgs;
-use crate::home::{Home, write_atomic};
+use crate::home::{Home, HomeModel, write_atomic};
 use crate::memory::peak_rss_bytes;
 use kaskad_registry::Servable;
 
 pub fn run(args: &InferenceArgs) -> anyhow::Result<ExitCode> {
     let home = Home::new(&args.home.home);
-    let options = home.options()?;
-    let catalog = home.catalog()?;
-    let reference = args
-        .model
-        .clone()
-        .unwrap_or_else(|| options.data.name.clone());
-    let (record, artifact) = catalog.load_model(&reference)?;
+    let HomeModel {
+        options,
+        catalog,
+        record,
+        artifact,
+    } = home.model(args.model.as_deref())?;
     let fallback = match options.inference.fallback_model.as_str() {
         "" => None,
         reference => {
