@@ -232,6 +232,17 @@ impl Catalog {
     /// removes each once done. Segments a live writer holds are left alone;
     /// a missing `dir` has nothing to import.
     pub fn import_request_log(&mut self, dir: &Path) -> Result<ImportReport, RegistryError> {
+        self.import_request_log_reporting(dir, |_| {})
+    }
+
+    /// [`Catalog::import_request_log`], telling `committed` how many
+    /// entries each transaction added as it commits (a long import's
+    /// progress).
+    pub fn import_request_log_reporting(
+        &mut self,
+        dir: &Path,
+        mut committed: impl FnMut(u64),
+    ) -> Result<ImportReport, RegistryError> {
         let mut names = Vec::new();
         match fs_err::read_dir(dir) {
             Ok(entries) => {
@@ -248,7 +259,7 @@ impl Catalog {
         names.sort();
         let mut report = ImportReport::default();
         for path in names {
-            self.import_segment(&path, &mut report)?;
+            self.import_segment(&path, &mut report, &mut committed)?;
         }
         Ok(report)
     }
@@ -257,6 +268,7 @@ impl Catalog {
         &mut self,
         path: &Path,
         report: &mut ImportReport,
+        committed: &mut impl FnMut(u64),
     ) -> Result<(), RegistryError> {
         let file = match File::open(path) {
             Ok(file) => file,
@@ -317,6 +329,7 @@ impl Catalog {
             if chunk.len() == IMPORT_CHUNK || (end && !chunk.is_empty()) {
                 self.import_requests(&name, &chunk, offset)?;
                 report.entries += chunk.len() as u64;
+                committed(chunk.len() as u64);
                 chunk.clear();
             }
             if end {

@@ -297,9 +297,10 @@ fn import(
     imported: Counter,
     finished: oneshot::Sender<()>,
 ) {
-    let mut import_all = || match catalog.import_request_log(&dir) {
+    let mut import_all = || match catalog.import_request_log_reporting(&dir, |entries| {
+        imported.inc_by(entries);
+    }) {
         Ok(report) => {
-            imported.inc_by(report.entries);
             if report.lost_bytes > 0 {
                 eprintln!(
                     "kaskad serve: request log: {} bytes after the last whole entry of a segment \
