@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
 use crate::server::{Server, client, key};
-use crate::support::{data, edit_config, init, kaskad, last_line, stderr};
+use crate::support::{data, edit_config, init, kaskad, last_line, peer_tool, stderr};
 
 /// The first application of credit_data.csv, as a client sends it.
 fn application() -> Value {
@@ -403,6 +403,61 @@ fn serve_scores_guards_every_route_and_reports_metrics() {
         "kaskad_request_log_dropped_total 0",
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+
+    // The tools users point at a server accept it unchanged: Prometheus's
+    // linter, and Triton's Python client over the Open Inference Protocol.
+    if peer_tool(
+        Command::new("promtool").arg("--version"),
+        "apt-get install prometheus",
+    ) {
+        let mut promtool = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if peer_tool(
+        Command::new("python3").args(["-c", "import tritonclient.http, numpy"]),
+        "pip install 'tritonclient[http]' numpy",
+    ) {
+        let check =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/oip_client_check.py");
+        let out = Command::new("python3")
+            .arg(check)
+            .args([
+                "--url",
+                &server.addr,
+                "--key",
+                &scorer,
+                "--model",
+                "default_risk",
+            ])
+            .arg("--data")
+            .arg(data("credit_data.csv"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tritonclient against kaskad serve:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     // SIGTERM stops it cleanly, and the request log reached the catalog.

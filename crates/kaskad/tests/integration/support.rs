@@ -10,6 +10,31 @@ pub fn data(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// Set to 1 to skip the checks with other projects' tools (promtool,
+/// tritonclient) where they are not installed; `.ci/run` installs them.
+const SKIP_PEER_TOOLS: &str = "KASKAD_SKIP_PEER_TOOLS";
+
+/// Whether `probe` (a command that succeeds when a peer tool is there)
+/// runs; a missing tool fails the test with how to install it, unless
+/// KASKAD_SKIP_PEER_TOOLS=1.
+pub fn peer_tool(probe: &mut Command, install: &str) -> bool {
+    let why = match probe.output() {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) => e.to_string(),
+    };
+    let what = format!("{probe:?}");
+    if std::env::var(SKIP_PEER_TOOLS).as_deref() == Ok("1") {
+        eprintln!("skipped ({SKIP_PEER_TOOLS}=1): {what} failed: {why}");
+        return false;
+    }
+    panic!("{what} failed ({why}): `{install}`, or {SKIP_PEER_TOOLS}=1 to skip this check");
+}
+
 /// Runs `kaskad` with `args`.
 pub fn kaskad(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kaskad"))
