@@ -541,8 +541,8 @@ fn dense_int8_on(
     if let (Int8Isa::Avx512Vnni, Some(vnni), Some(simd)) =
         (isa, V4Vnni::try_new(), pulp::x86::V4::try_new())
     {
-        return vnni.vectorize(DenseInt8V4 {
-            simd,
+        return vnni.vectorize(DenseInt8 {
+            kernel: Avx512VnniInt8(simd),
             input,
             weights,
             scales,
@@ -554,7 +554,7 @@ fn dense_int8_on(
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if let (Int8Isa::Avx2, Some(simd)) = (isa, pulp::x86::V3::try_new()) {
         return simd.vectorize(DenseInt8 {
-            simd,
+            kernel: Avx2Int8(simd),
             input,
             weights,
             scales,
@@ -585,9 +585,19 @@ fn dequantize(sum: i32, scale: f32, row_scale: f32, bias: f32, relu: bool) -> f3
     if relu { v.max(0.0) } else { v }
 }
 
+/// One instruction set's INT8 kernel for a block of a layer's outputs: a
+/// whole tile of [`Int8Kernel::TILE`] outputs, or a single output.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-struct DenseInt8<'a> {
-    simd: pulp::x86::V3,
+trait Int8Kernel: Copy {
+    const TILE: usize;
+    fn whole_tile(self, block: &Int8Block<'_>, out: &mut [f32]);
+    fn single(self, block: &Int8Block<'_>, out: &mut [f32]);
+}
+
+/// A layer on the kernel `K`, block by block (see [`PairedWeights`]).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+struct DenseInt8<'a, K> {
+    kernel: K,
     input: &'a QuantizedRows,
     weights: &'a PairedWeights,
     scales: &'a [f32],
@@ -597,13 +607,13 @@ struct DenseInt8<'a> {
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-impl NullaryFnOnce for DenseInt8<'_> {
+impl<K: Int8Kernel> NullaryFnOnce for DenseInt8<'_, K> {
     type Output = ();
 
     #[inline(always)]
     fn call(self) {
         let Self {
-            simd,
+            kernel,
             input,
             weights,
             scales,
@@ -616,9 +626,8 @@ impl NullaryFnOnce for DenseInt8<'_> {
         let outputs = bias.len();
         let mut o0 = 0;
         while o0 < outputs {
-            let block = block_at(o0, outputs, TILE_OUTPUTS);
+            let block = block_at(o0, outputs, K::TILE);
             let layer = Int8Block {
-                simd,
                 input,
                 packed: weights.block(o0, block),
                 pairs,
@@ -627,10 +636,10 @@ impl NullaryFnOnce for DenseInt8<'_> {
                 relu,
             };
             let out = &mut out.data[o0 * stride..(o0 + block) * stride];
-            if block == TILE_OUTPUTS {
-                layer.tile::<TILE_OUTPUTS>(out);
+            if block == K::TILE {
+                kernel.whole_tile(&layer, out);
             } else {
-                layer.tile::<1>(out);
+                kernel.single(&layer, out);
             }
             o0 += block;
         }
@@ -640,7 +649,6 @@ impl NullaryFnOnce for DenseInt8<'_> {
 /// A block of outputs of an INT8 layer.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 struct Int8Block<'a> {
-    simd: pulp::x86::V3,
     input: &'a QuantizedRows,
     /// `pairs × OUTPUTS`.
     packed: &'a [i32],
@@ -650,23 +658,43 @@ struct Int8Block<'a> {
     relu: bool,
 }
 
+/// AVX2: a tile's 16 rows of one feature pair fill two registers.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-impl Int8Block<'_> {
+#[derive(Clone, Copy)]
+struct Avx2Int8(pulp::x86::V3);
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl Int8Kernel for Avx2Int8 {
+    const TILE: usize = TILE_OUTPUTS;
+
+    #[inline(always)]
+    fn whole_tile(self, block: &Int8Block<'_>, out: &mut [f32]) {
+        self.tile::<TILE_OUTPUTS>(block, out);
+    }
+
+    #[inline(always)]
+    fn single(self, block: &Int8Block<'_>, out: &mut [f32]) {
+        self.tile::<1>(block, out);
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+impl Avx2Int8 {
     /// The block's `OUTPUTS` outputs for every row tile, into `out`
     /// (`OUTPUTS × stride`).
     #[inline(always)]
-    fn tile<const OUTPUTS: usize>(&self, out: &mut [f32]) {
+    fn tile<const OUTPUTS: usize>(self, block: &Int8Block<'_>, out: &mut [f32]) {
         use pulp::{cast, f32x8, i16x16};
-        let simd = self.simd;
-        let stride = self.input.stride;
-        let pairs = self.pairs;
+        let Self(simd) = self;
+        let stride = block.input.stride;
+        let pairs = block.pairs;
         for r0 in (0..stride).step_by(TILE_ROWS) {
             let mut acc = [[simd.splat_i32x8(0); 2]; OUTPUTS];
             for p in 0..pairs {
-                let w: &[i32; OUTPUTS] = self.packed[p * OUTPUTS..][..OUTPUTS]
+                let w: &[i32; OUTPUTS] = block.packed[p * OUTPUTS..][..OUTPUTS]
                     .try_into()
                     .expect("a block is OUTPUTS wide");
-                let x: &[i16; 2 * TILE_ROWS] = self.input.values[(p * stride + r0) * 2..]
+                let x: &[i16; 2 * TILE_ROWS] = block.input.values[(p * stride + r0) * 2..]
                     [..2 * TILE_ROWS]
                     .try_into()
                     .expect("a tile is TILE_ROWS wide");
@@ -688,13 +716,13 @@ impl Int8Block<'_> {
             let zero = simd.splat_f32x8(0.0);
             for (o, lane) in acc.iter().enumerate() {
                 let (scale, bias) = (
-                    simd.splat_f32x8(self.scales[o]),
-                    simd.splat_f32x8(self.bias[o]),
+                    simd.splat_f32x8(block.scales[o]),
+                    simd.splat_f32x8(block.bias[o]),
                 );
                 for (half, &sum) in lane.iter().enumerate() {
                     let r = r0 + 8 * half;
                     let row_scales: f32x8 = cast(
-                        <[f32; 8]>::try_from(&self.input.scales[r..r + 8]).expect("eight lanes"),
+                        <[f32; 8]>::try_from(&block.input.scales[r..r + 8]).expect("eight lanes"),
                     );
                     // bias + sum · (scale · row_scale), as `dequantize`.
                     let value = simd.add_f32x8(
@@ -704,7 +732,7 @@ impl Int8Block<'_> {
                             simd.mul_f32x8(scale, row_scales),
                         ),
                     );
-                    let value = if self.relu {
+                    let value = if block.relu {
                         simd.max_f32x8(value, zero)
                     } else {
                         value
@@ -722,88 +750,43 @@ impl Int8Block<'_> {
 /// the loop at one `vpdpwssd` (weight broadcast from memory) per output.
 const TILE_OUTPUTS_V4: usize = 8;
 
+/// AVX-512 VNNI (`vpdpwssd` through pulp's V4 token, under the VNNI
+/// target feature): a tile's 16 rows of one feature pair fill one register.
 #[cfg(target_arch = "x86_64")]
-struct DenseInt8V4<'a> {
-    simd: pulp::x86::V4,
-    input: &'a QuantizedRows,
-    weights: &'a PairedWeights,
-    scales: &'a [f32],
-    bias: &'a [f32],
-    relu: bool,
-    out: &'a mut FeatureMajor,
-}
+#[derive(Clone, Copy)]
+struct Avx512VnniInt8(pulp::x86::V4);
 
 #[cfg(target_arch = "x86_64")]
-impl NullaryFnOnce for DenseInt8V4<'_> {
-    type Output = ();
+impl Int8Kernel for Avx512VnniInt8 {
+    const TILE: usize = TILE_OUTPUTS_V4;
 
     #[inline(always)]
-    fn call(self) {
-        let Self {
-            simd,
-            input,
-            weights,
-            scales,
-            bias,
-            relu,
-            out,
-        } = self;
-        let stride = input.stride;
-        let pairs = weights.pairs;
-        let outputs = bias.len();
-        let mut o0 = 0;
-        while o0 < outputs {
-            let block = block_at(o0, outputs, TILE_OUTPUTS_V4);
-            let layer = Int8BlockV4 {
-                simd,
-                input,
-                packed: weights.block(o0, block),
-                pairs,
-                scales: &scales[o0..o0 + block],
-                bias: &bias[o0..o0 + block],
-                relu,
-            };
-            let out = &mut out.data[o0 * stride..(o0 + block) * stride];
-            if block == TILE_OUTPUTS_V4 {
-                layer.tile::<TILE_OUTPUTS_V4>(out);
-            } else {
-                layer.tile::<1>(out);
-            }
-            o0 += block;
-        }
+    fn whole_tile(self, block: &Int8Block<'_>, out: &mut [f32]) {
+        self.tile::<TILE_OUTPUTS_V4>(block, out);
+    }
+
+    #[inline(always)]
+    fn single(self, block: &Int8Block<'_>, out: &mut [f32]) {
+        self.tile::<1>(block, out);
     }
 }
 
-/// A block of outputs of an INT8 layer on 512-bit vectors: a tile's 16
-/// rows of one feature pair fill one register.
 #[cfg(target_arch = "x86_64")]
-struct Int8BlockV4<'a> {
-    simd: pulp::x86::V4,
-    input: &'a QuantizedRows,
-    /// `pairs × OUTPUTS`.
-    packed: &'a [i32],
-    pairs: usize,
-    scales: &'a [f32],
-    bias: &'a [f32],
-    relu: bool,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Int8BlockV4<'_> {
+impl Avx512VnniInt8 {
     #[inline(always)]
-    fn tile<const OUTPUTS: usize>(&self, out: &mut [f32]) {
+    fn tile<const OUTPUTS: usize>(self, block: &Int8Block<'_>, out: &mut [f32]) {
         use pulp::{cast, f32x16, i16x32};
-        let simd = self.simd;
-        let stride = self.input.stride;
-        let pairs = self.pairs;
+        let Self(simd) = self;
+        let stride = block.input.stride;
+        let pairs = block.pairs;
         let zero = simd.splat_f32x16(0.0);
         for r0 in (0..stride).step_by(TILE_ROWS) {
             let mut acc = [simd.splat_i32x16(0); OUTPUTS];
             for p in 0..pairs {
-                let w: &[i32; OUTPUTS] = self.packed[p * OUTPUTS..][..OUTPUTS]
+                let w: &[i32; OUTPUTS] = block.packed[p * OUTPUTS..][..OUTPUTS]
                     .try_into()
                     .expect("a block is OUTPUTS wide");
-                let x: [i16; 2 * TILE_ROWS] = self.input.values[(p * stride + r0) * 2..]
+                let x: [i16; 2 * TILE_ROWS] = block.input.values[(p * stride + r0) * 2..]
                     [..2 * TILE_ROWS]
                     .try_into()
                     .expect("a tile is TILE_ROWS wide");
@@ -817,19 +800,19 @@ impl Int8BlockV4<'_> {
                 }
             }
             let row_scales: f32x16 = cast(
-                <[f32; TILE_ROWS]>::try_from(&self.input.scales[r0..r0 + TILE_ROWS])
+                <[f32; TILE_ROWS]>::try_from(&block.input.scales[r0..r0 + TILE_ROWS])
                     .expect("a tile is TILE_ROWS wide"),
             );
             for (o, &sum) in acc.iter().enumerate() {
                 // bias + sum · (scale · row_scale), as `dequantize`.
                 let value = simd.add_f32x16(
-                    simd.splat_f32x16(self.bias[o]),
+                    simd.splat_f32x16(block.bias[o]),
                     simd.mul_f32x16(
                         simd.convert_i32x16_to_f32x16(sum),
-                        simd.mul_f32x16(simd.splat_f32x16(self.scales[o]), row_scales),
+                        simd.mul_f32x16(simd.splat_f32x16(block.scales[o]), row_scales),
                     ),
                 );
-                let value = if self.relu {
+                let value = if block.relu {
                     simd.max_f32x16(value, zero)
                 } else {
                     value
