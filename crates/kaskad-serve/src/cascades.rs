@@ -4,11 +4,13 @@
 //! error answered at once, each with its JSON path) and again when a server
 //! first runs that version; compiled cascades stay in memory by
 //! `name@version`. A bare `name` means its latest version, looked up again
-//! after [`ServeConfig::alias_ttl`](crate::ServeConfig::alias_ttl), so a
-//! cascade stored by another server or by `kaskad cascades apply` is served
-//! within a second, and one stored through this server at once.
+//! in the background once that is
+//! [`ServeConfig::alias_ttl`](crate::ServeConfig::alias_ttl) old (requests
+//! meanwhile run the last one found), so a cascade stored by another server
+//! or by `kaskad cascades apply` is served about a second later, and one
+//! stored through this server at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -163,6 +165,8 @@ pub fn cascade_answer(label: &str, result: &CascadeResult, modules: bool) -> Map
 pub(crate) struct CascadeCache {
     /// Name → when its latest version was looked up, and that version.
     latest: Mutex<HashMap<String, (Instant, i64)>>,
+    /// Names being looked up again in the background.
+    refreshing: Mutex<HashSet<String>>,
     /// By `name@version`: a stored version never changes.
     compiled: Mutex<HashMap<String, Arc<CompiledCascade>>>,
 }
@@ -185,14 +189,17 @@ impl App {
             .map_err(ApiError::internal)
     }
 
-    /// The latest version of cascade `name`, looked up again after
-    /// `alias_ttl`; 404 when there is none or it was deleted.
+    /// The latest version of cascade `name`; 404 when there is none or it
+    /// was deleted. One looked up more than `alias_ttl` ago still answers
+    /// while a background task looks it up again, as for models.
     async fn latest_version(&self, name: &str) -> Result<i64, ApiError> {
-        let fresh = lock(&self.cascades.latest)
+        let known = lock(&self.cascades.latest)
             .get(name)
-            .filter(|(at, _)| at.elapsed() < self.config.alias_ttl)
-            .map(|(_, version)| *version);
-        if let Some(version) = fresh {
+            .map(|(at, version)| (*version, at.elapsed() >= self.config.alias_ttl));
+        if let Some((version, stale)) = known {
+            if stale {
+                self.refresh_latest_in_background(name);
+            }
             return Ok(version);
         }
         let owned = name.to_string();
@@ -203,6 +210,42 @@ impl App {
         };
         lock(&self.cascades.latest).insert(name.to_string(), (Instant::now(), record.version));
         Ok(record.version)
+    }
+
+    /// Looks the latest version of `name` up again, unless that is under
+    /// way. What it finds replaces the cached version only if this server
+    /// did not store or delete the cascade meanwhile (its own change is
+    /// newer); a failed lookup keeps the cached version for another
+    /// `alias_ttl`.
+    fn refresh_latest_in_background(&self, name: &str) {
+        if !lock(&self.cascades.refreshing).insert(name.to_string()) {
+            return;
+        }
+        let app = self.clone();
+        let owned = name.to_string();
+        tokio::spawn(async move {
+            let asked = Instant::now();
+            let query = owned.clone();
+            let found = app.db(move |c| c.cascade(&query)).await;
+            let mut latest = lock(&app.cascades.latest);
+            if let Some(entry) = latest.get_mut(&owned).filter(|(at, _)| *at <= asked) {
+                match found {
+                    Ok(Some(record)) => *entry = (Instant::now(), record.version),
+                    Ok(None) => {
+                        latest.remove(&owned);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "kaskad serve: looking up cascade {owned} again failed, still serving version {}: {}",
+                            entry.1, e.message
+                        );
+                        entry.0 = Instant::now();
+                    }
+                }
+            }
+            drop(latest);
+            lock(&app.cascades.refreshing).remove(&owned);
+        });
     }
 
     /// `name` (its latest version) or `name@VERSION`, compiled. An earlier
