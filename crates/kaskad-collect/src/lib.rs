@@ -21,5 +21,5 @@ pub use error::CollectError;
 pub use meta::{BatchMeta, ColumnMeta, content_hash, describe};
 pub use parquet_io::{read_parquet, write_parquet};
 pub use redis_stream::RedisStream;
-pub use source::{BatchPlan, CandidateBatch, Source, read_table};
+pub use source::{BatchPlan, CandidateBatch, Offered, RejectedInput, Source, read_table};
 pub use time::time_key;

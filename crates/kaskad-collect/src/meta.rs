@@ -137,6 +137,11 @@ pub fn content_hash(frame: &Frame) -> String {
         }
         hasher.update([0x1e]);
     }
+    hex_digest(hasher)
+}
+
+/// The SHA-256 digest as lowercase hex, the form every content hash takes.
+pub(crate) fn hex_digest(hasher: Sha256) -> String {
     hasher
         .finalize()
         .iter()

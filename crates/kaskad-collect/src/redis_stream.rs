@@ -8,7 +8,10 @@
 //! nothing, and one killed between storing and acknowledging gets the same
 //! batch again, which the catalog refuses by content hash and acknowledges.
 //! Only full batches are offered; the entries of an incomplete tail stay
-//! pending until enough have arrived.
+//! pending until enough have arrived. An entry that cannot be read (a word
+//! in a numeric field, a field earlier batches did not have) is copied with
+//! an `error` field to the dead-letter stream `<stream>:rejected` and
+//! acknowledged, and the entries after it complete its batch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -180,14 +183,43 @@ impl RedisStream {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut con = self.connect()?;
+        self.xack(&mut self.connect()?, ids)
+    }
+
+    fn xack(&self, con: &mut redis::Connection, ids: &[String]) -> Result<(), CollectError> {
         redis::cmd("XACK")
             .arg(&self.stream)
             .arg(&self.group)
             .arg(ids)
-            .query::<i64>(&mut con)
+            .query::<i64>(con)
             .map(|_| ())
             .map_err(|e| self.error(e))
+    }
+
+    /// The stream rejected entries are copied to.
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}:rejected", self.stream)
+    }
+
+    /// Copies a rejected entry with its fields and an `error` field to the
+    /// dead-letter stream, under its own id, then acknowledges it. Entries
+    /// are dead-lettered in stream order, so when Redis refuses the id as
+    /// not above the dead-letter stream's last one, this entry was copied
+    /// by a run killed before acknowledging it: it is not copied twice.
+    pub(crate) fn dead_letter(&self, entry: &Entry, error: &str) -> Result<(), CollectError> {
+        let mut con = self.connect()?;
+        let mut add = redis::cmd("XADD");
+        add.arg(self.dead_letter_stream()).arg(&entry.id);
+        for (name, value) in entry.fields.iter().flatten() {
+            add.arg(name).arg(value);
+        }
+        add.arg("error").arg(error);
+        match add.query::<String>(&mut con) {
+            Ok(_) => {}
+            Err(e) if e.detail().is_some_and(|d| d.contains("equal or smaller")) => {}
+            Err(e) => return Err(self.error(e)),
+        }
+        self.xack(&mut con, std::slice::from_ref(&entry.id))
     }
 }
 
