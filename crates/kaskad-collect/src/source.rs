@@ -443,9 +443,15 @@ mod tests {
         let err = time.error.to_string();
         assert!(err.contains("row 2") && err.contains("later"), "{err}");
         let bytes = std::fs::read(&bad).unwrap();
-        assert_eq!(time.content_hash, hex_digest(Sha256::new_with_prefix(bytes)));
+        assert_eq!(
+            time.content_hash,
+            hex_digest(Sha256::new_with_prefix(bytes))
+        );
         let columns = offered[2].as_ref().unwrap_err().error.to_string();
-        assert!(columns.contains("columns y are not in the schema"), "{columns}");
+        assert!(
+            columns.contains("columns y are not in the schema"),
+            "{columns}"
+        );
         assert_eq!(offered[3].as_ref().unwrap().origin, "d.csv");
         let whole = Source::File(bad).batches(plan).unwrap();
         assert_eq!(whole.len(), 1);
@@ -500,7 +506,10 @@ mod tests {
         );
         let with_extra = vec![Entry {
             id: "6-0".into(),
-            fields: Some(vec![("income".into(), "1".into()), ("x".into(), "2".into())]),
+            fields: Some(vec![
+                ("income".into(), "1".into()),
+                ("x".into(), "2".into()),
+            ]),
         }];
         let offered = offer_entries(
             &stream,

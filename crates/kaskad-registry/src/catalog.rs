@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -161,6 +161,21 @@ CREATE TABLE IF NOT EXISTS request_log_segments (
 );
 "#;
 
+/// Version 6: inputs the collect stage rejected (a file or stream entry that
+/// cannot be read as a batch), with the error, so that the stream goes on
+/// without them and nothing is lost. One row per input and content: a file
+/// is recorded again only when its bytes change.
+const MIGRATION_6: &str = r#"
+CREATE TABLE IF NOT EXISTS rejected_inputs (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    error TEXT NOT NULL,
+    rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+    UNIQUE (origin, content_hash)
+);
+"#;
+
 /// What an API key may do; the server maps roles to routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -246,6 +261,18 @@ pub struct BatchRecord {
     pub cleaned_path: Option<PathBuf>,
     /// Whether a run took this batch through every stage.
     pub processed: bool,
+}
+
+/// An input the collect stage rejected, as the catalog holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RejectedInputRecord {
+    pub id: i64,
+    /// The file's name, or `stream NAME entry ID`.
+    pub origin: String,
+    /// SHA-256 of the file's bytes or of the entry's fields.
+    pub content_hash: String,
+    pub error: String,
+    pub rejected_at: String,
 }
 
 /// One stage's outcome within a run.
@@ -397,6 +424,7 @@ impl Catalog {
             (3, MIGRATION_3),
             (4, MIGRATION_4),
             (5, MIGRATION_5),
+            (6, MIGRATION_6),
         ] {
             if version < from {
                 migration.push_str(sql);
@@ -617,6 +645,45 @@ impl Catalog {
                 },
             )
             .collect()
+    }
+
+    /// Records a rejected input; `false` when this origin with this content
+    /// was recorded before.
+    pub fn record_rejection(
+        &self,
+        origin: &str,
+        content_hash: &str,
+        error: &str,
+    ) -> Result<bool, RegistryError> {
+        self.conn
+            .execute(
+                "INSERT INTO rejected_inputs (origin, content_hash, error) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (origin, content_hash) DO NOTHING",
+                params![origin, content_hash, error],
+            )
+            .map(|inserted| inserted == 1)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every rejected input, oldest first.
+    pub fn rejected_inputs(&self) -> Result<Vec<RejectedInputRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, origin, content_hash, error, rejected_at FROM rejected_inputs ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| {
+            Ok(RejectedInputRecord {
+                id: r.get(0)?,
+                origin: r.get(1)?,
+                content_hash: r.get(2)?,
+                error: r.get(3)?,
+                rejected_at: r.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| self.err(e))
     }
 
     /// Opens a run for a batch (or for no batch, as in `kaskad train`).
@@ -1661,5 +1728,28 @@ mod tests {
         drop(c);
         let c = Catalog::open(&path).unwrap();
         assert_eq!(c.searches().unwrap(), vec![search(1)]);
+    }
+
+    #[test]
+    fn a_version_5_catalog_gains_rejected_inputs_recorded_once_per_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [SCHEMA, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+        }
+        let c = Catalog::open(&path).unwrap();
+        assert!(c.record_rejection("b.csv", "h1", "b.csv:2: bad").unwrap());
+        assert!(!c.record_rejection("b.csv", "h1", "b.csv:2: bad").unwrap());
+        assert!(c.record_rejection("b.csv", "h2", "b.csv:3: bad").unwrap());
+        let rejected = c.rejected_inputs().unwrap();
+        assert_eq!(rejected.len(), 2);
+        assert_eq!(
+            (rejected[1].origin.as_str(), rejected[1].error.as_str()),
+            ("b.csv", "b.csv:3: bad")
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Metadata and artifacts: the catalog of batches, runs, stage results,
+//! Metadata and artifacts: the catalog of batches (and rejected inputs), runs, stage results,
 //! model versions, cascades, and the server's API keys, request log and
 //! outcomes; the request log's segment files (see [`SegmentWriter`]); and
 //! the files that hold models.
@@ -25,7 +25,8 @@ mod servable;
 pub use artifacts::{read_artifact, write_artifact, write_artifact_with};
 pub use catalog::{
     ApiKeyRecord, BatchRecord, CandidateRecord, CascadeRecord, Catalog, InferenceRecord, NewBatch,
-    NewVersion, RequestRecord, Role, RunRecord, SearchRecord, StageRecord, VersionRecord,
+    NewVersion, RejectedInputRecord, RequestRecord, Role, RunRecord, SearchRecord, StageRecord,
+    VersionRecord,
 };
 pub use error::RegistryError;
 pub use model::{FORMAT, FORMAT_VERSION, ModelArtifact, Reason};
