@@ -28,8 +28,9 @@ pub enum Command {
     Inference(InferenceArgs),
     /// Write the summary report (self-contained HTML); prints its path.
     Summary(HomeArgs),
-    /// List collected batches with their meta-parameters.
-    Batches(ListArgs),
+    /// List collected batches with their meta-parameters (`--rejected`: the
+    /// inputs collect set aside, with their errors).
+    Batches(BatchesArgs),
     /// List registered model versions with their metrics.
     Models(ModelsArgs),
     /// List hyperparameter searches: every candidate's meta-model estimate,
@@ -287,6 +288,16 @@ pub struct ListArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchesArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// List the rejected inputs instead: files left in place and stream
+    /// entries copied to `<stream>:rejected`, each with its error.
+    #[arg(long)]
+    pub rejected: bool,
 }
 
 /// `kaskad models` lists versions; its subcommands act on one.

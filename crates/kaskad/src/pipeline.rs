@@ -37,13 +37,24 @@ pub struct StageFailure {
     pub reason: String,
 }
 
-/// What one batch's run ended with.
+/// What one batch's run ended with. `batch_id` is `None` when collect
+/// failed, or found no new batch but rejected input.
 #[derive(Debug)]
 pub struct BatchOutcome {
     pub batch_id: Option<i64>,
     pub failure: Option<StageFailure>,
     pub champion: Option<String>,
     pub stages: Vec<StageRecord>,
+    /// Inputs collect rejected on the way, newly recorded in the catalog.
+    pub rejected: Vec<Rejection>,
+}
+
+/// An input collect set aside: a file left in place, or a stream entry
+/// copied to the dead-letter stream.
+#[derive(Debug)]
+pub struct Rejection {
+    pub origin: String,
+    pub error: String,
 }
 
 /// Where the pipeline runs: the home, its configuration and catalog.
@@ -129,6 +140,7 @@ impl Pipeline<'_> {
     /// next new batch of the source. `None` when nothing is pending.
     pub fn process_next(&mut self) -> anyhow::Result<Option<BatchOutcome>> {
         let mut stages = Vec::new();
+        let mut rejected = Vec::new();
         let resumed = self.catalog.batches()?.into_iter().find(|b| !b.processed);
         let batch_id = match resumed {
             Some(batch) => {
@@ -143,9 +155,18 @@ impl Pipeline<'_> {
                 });
                 batch.id
             }
-            None => match self.collect(&mut stages) {
+            None => match self.collect(&mut stages, &mut rejected) {
                 Ok(Some(id)) => id,
-                Ok(None) => return Ok(None),
+                Ok(None) if rejected.is_empty() => return Ok(None),
+                Ok(None) => {
+                    return Ok(Some(BatchOutcome {
+                        batch_id: None,
+                        failure: None,
+                        champion: None,
+                        stages,
+                        rejected,
+                    }));
+                }
                 Err(failure) => {
                     let run = self.catalog.start_run(None)?;
                     self.catalog.finish_run(
@@ -159,6 +180,7 @@ impl Pipeline<'_> {
                         failure: Some(failure),
                         champion: None,
                         stages,
+                        rejected,
                     }));
                 }
             },
@@ -180,11 +202,19 @@ impl Pipeline<'_> {
             failure,
             champion,
             stages,
+            rejected,
         }))
     }
 
     /// Stage 1: reads the next new batch from the source into the raw store.
-    fn collect(&mut self, stages: &mut Vec<StageRecord>) -> Result<Option<i64>, StageFailure> {
+    /// The inputs the source rejects before it are recorded in the catalog
+    /// and set aside, so that they hold up neither this batch nor later ones;
+    /// those recorded for the first time are added to `rejected`.
+    fn collect(
+        &mut self,
+        stages: &mut Vec<StageRecord>,
+        rejected: &mut Vec<Rejection>,
+    ) -> Result<Option<i64>, StageFailure> {
         let options = self.options;
         let catalog = &*self.catalog;
         let raw_dir = self.home.raw_dir();
@@ -204,7 +234,26 @@ impl Pipeline<'_> {
             let candidates = source.batches(plan).map_err(|e| fail("collect", e))?;
             let stored = catalog.batches().map_err(|e| fail("collect", e))?;
             let mut refused = Vec::new();
-            for candidate in candidates {
+            for offered in candidates {
+                let candidate = match offered {
+                    Ok(candidate) => candidate,
+                    Err(input) => {
+                        let error = input.error.to_string();
+                        // Recorded before it is set aside: a run killed in
+                        // between finds the record and sets it aside then.
+                        let new = catalog
+                            .record_rejection(&input.origin, &input.content_hash, &error)
+                            .map_err(|e| fail("collect", e))?;
+                        source.reject(&input).map_err(|e| fail("collect", e))?;
+                        if new {
+                            rejected.push(Rejection {
+                                origin: input.origin,
+                                error,
+                            });
+                        }
+                        continue;
+                    }
+                };
                 if let Some(same) = stored
                     .iter()
                     .find(|b| b.content_hash == candidate.meta.content_hash)
@@ -249,13 +298,17 @@ impl Pipeline<'_> {
                         .map_err(|e| fail("collect", e))?;
                 }
                 acknowledge(&source, &candidate);
-                let detail = format!(
+                let mut detail = format!(
                     "batch {id}: {} ({} rows × {} columns, {:.1}% missing)",
                     candidate.origin,
                     candidate.meta.rows,
                     candidate.frame.n_cols(),
                     100.0 * candidate.meta.missing_rate
                 );
+                if !rejected.is_empty() {
+                    let origins: Vec<&str> = rejected.iter().map(|r| r.origin.as_str()).collect();
+                    detail.push_str(&format!("; rejected {}", origins.join(", ")));
+                }
                 return Ok((Some(id), detail));
             }
             for message in &refused {

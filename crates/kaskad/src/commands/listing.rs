@@ -1,17 +1,26 @@
-//! `kaskad batches`, `kaskad models` and `kaskad searches`: the catalog, as
-//! a table or JSON.
+//! `kaskad batches` (and `--rejected`), `kaskad models` and `kaskad
+//! searches`: the catalog, as a table or JSON.
 
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::cli::ListArgs;
+use crate::cli::{BatchesArgs, ListArgs};
 use crate::home::Home;
 
-pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
+pub fn batches(args: &BatchesArgs) -> anyhow::Result<ExitCode> {
+    if args.rejected {
+        return rejected(&args.list);
+    }
+    let args = &args.list;
     let home = Home::new(&args.home.home);
     home.options()?;
-    let batches = home.catalog()?.batches()?;
+    let catalog = home.catalog()?;
+    let batches = catalog.batches()?;
+    let set_aside = catalog.rejected_inputs()?.len();
+    if set_aside > 0 {
+        eprintln!("{set_aside} rejected input(s): `kaskad batches --rejected` lists them");
+    }
     if args.json {
         let rows: Vec<Value> = batches
             .iter()
@@ -56,6 +65,22 @@ pub fn batches(args: &ListArgs) -> anyhow::Result<ExitCode> {
                 b.processed
             )?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The inputs collect rejected, oldest first, each with its full error.
+fn rejected(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::new(&args.home.home);
+    home.options()?;
+    let rejected = home.catalog()?.rejected_inputs()?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&rejected)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in &rejected {
+        outln!("{:>4}  {}  {}", r.id, r.rejected_at, r.origin)?;
+        outln!("      {}", r.error)?;
     }
     Ok(ExitCode::SUCCESS)
 }

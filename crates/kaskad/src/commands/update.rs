@@ -1,7 +1,10 @@
 //! `kaskad update`: pending batches through every stage. The last stdout
-//! line is `true` when every stage of every processed batch passed.
+//! line is `true` when every stage of every processed batch passed, and
+//! `false` when one failed or the update found nothing but rejected input.
 
 use std::process::ExitCode;
+
+use kaskad_registry::Catalog;
 
 use crate::cli::UpdateArgs;
 use crate::home::Home;
@@ -37,14 +40,17 @@ fn update(args: &UpdateArgs) -> anyhow::Result<bool> {
     };
     let bar = progress::bar(0, "update");
     let mut processed = 0;
+    let mut rejected = Vec::new();
     loop {
         bar.set_message("collecting");
-        let Some(outcome) = pipeline.process_next()? else {
-            if processed == 0 {
-                eprintln!("nothing pending: every batch of the source is processed");
-            }
+        let next = pipeline.process_next()?;
+        for input in next.iter().flat_map(|o| &o.rejected) {
+            bar.suspend(|| eprintln!("rejected {}: {}", input.origin, input.error));
+        }
+        rejected.extend(next.iter().flat_map(|o| &o.rejected).map(|r| r.origin.clone()));
+        let Some(outcome) = next.filter(|o| o.batch_id.is_some() || o.failure.is_some()) else {
             bar.finish_and_clear();
-            return Ok(true);
+            return nothing_left(pipeline.catalog, processed, &rejected);
         };
         processed += 1;
         bar.inc(1);
@@ -78,4 +84,30 @@ fn update(args: &UpdateArgs) -> anyhow::Result<bool> {
             return Ok(true);
         }
     }
+}
+
+/// The source has no new batch left. An update that found nothing but
+/// rejected input fails, so that a scheduled job notices; rejected input
+/// beside a processed batch was reported and the update succeeds.
+fn nothing_left(catalog: &Catalog, processed: usize, rejected: &[String]) -> anyhow::Result<bool> {
+    if processed > 0 {
+        return Ok(true);
+    }
+    if !rejected.is_empty() {
+        eprintln!(
+            "error: no new batch; rejected {} (recorded: `kaskad batches --rejected`)",
+            rejected.join(", ")
+        );
+        return Ok(false);
+    }
+    let set_aside = catalog.rejected_inputs()?.len();
+    if set_aside == 0 {
+        eprintln!("nothing pending: every batch of the source is processed");
+    } else {
+        eprintln!(
+            "nothing pending: every batch of the source is processed \
+             ({set_aside} rejected input(s) set aside: `kaskad batches --rejected`)"
+        );
+    }
+    Ok(true)
 }

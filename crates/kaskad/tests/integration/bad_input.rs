@@ -205,42 +205,101 @@ fn unwritable_home_is_an_error_naming_the_path() {
     );
 }
 
+fn rejected(home: &str) -> Vec<serde_json::Value> {
+    let out = kaskad(&["batches", "--home", home, "--rejected", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn stored(home: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(&stdout(&kaskad(&["batches", "--home", home, "--json"]))).unwrap()
+}
+
 #[test]
-fn a_bad_batch_fails_update_and_keeps_what_was_stored() {
+fn bad_files_are_rejected_in_place_and_the_good_ones_flow_on() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     std::fs::create_dir(&inbox).unwrap();
-    let (first, _) = split(&data("credit_data.csv"), 0.5, dir.path());
+    let (first, rest) = split(&data("credit_data.csv"), 0.5, dir.path());
     std::fs::copy(&first, inbox.join("a.csv")).unwrap();
     let home = dir.path().join("home");
     let h = home.to_str().unwrap();
     init(&home, &inbox, &[]);
     assert_eq!(last_line(&kaskad(&["update", "--home", h])), "true");
-    let header = std::fs::read_to_string(&first)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
-    write(
+
+    // b: a malformed line; c: a word where earlier batches had numbers
+    // (Income, the tenth column); d: good.
+    let text = std::fs::read_to_string(&rest).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let malformed = write(
         &inbox,
         "b.csv",
-        &format!("{header}\ngood,9,rent,60,30,married,no,freelance,73,none,0,0,800,846\n"),
+        &format!("{header}\n{}\n{},extra\n", rows[0], rows[1]),
     );
+    let c_file = |income: &str| {
+        let mut fields: Vec<&str> = rows[2].split(',').collect();
+        fields[9] = income;
+        format!("{header}\n{}\n{}\n", fields.join(","), rows[3..300].join("\n"))
+    };
+    let wrong_type = c_file("none");
+    let mistyped = write(&inbox, "c.csv", &wrong_type);
+    write(&inbox, "d.csv", &format!("{header}\n{}\n", rows[300..].join("\n")));
+
+    let out = kaskad(&["update", "--home", h]);
+    let message = stderr(&out);
+    assert!(out.status.success(), "{message}");
+    assert_eq!(last_line(&out), "true");
+    assert!(
+        message.contains("rejected b.csv") && message.contains("b.csv:3:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("rejected c.csv") && message.contains("c.csv:2:"),
+        "{message}"
+    );
+    let batches = stored(h);
+    assert_eq!(batches.len(), 2, "d.csv is stored after the rejected files");
+    assert_eq!(batches[1]["origin"], "d.csv");
+    assert!(batches.iter().all(|b| b["processed"] == true));
+    assert_eq!(
+        std::fs::read_to_string(&mistyped).unwrap(),
+        wrong_type,
+        "a rejected file stays as it was"
+    );
+    assert!(malformed.exists());
+    let listed = rejected(h);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["origin"], "b.csv");
+    let error = listed[0]["error"].as_str().unwrap();
+    assert!(error.contains("expected 14 fields, found 15"), "{error}");
+    assert_eq!(listed[1]["origin"], "c.csv");
+    assert!(listed[1]["error"].as_str().unwrap().contains("none"));
+
+    // Unchanged, they are not reported or recorded again.
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    assert!(!stderr(&out).contains("rejected b.csv"), "{}", stderr(&out));
+    assert_eq!(rejected(h).len(), 2);
+
+    // Corrected under the same name, c.csv is collected.
+    write(&inbox, "c.csv", &c_file("120"));
+    let out = kaskad(&["update", "--home", h]);
+    assert_eq!(last_line(&out), "true", "{}", stderr(&out));
+    let batches = stored(h);
+    assert_eq!(batches.len(), 3);
+    assert_eq!(batches[2]["origin"], "c.csv");
+
+    // An update that finds nothing but rejected input fails and names it.
+    write(&inbox, "e.csv", "Status,Income,Colour\nbad,10,red\n");
     let out = kaskad(&["update", "--home", h]);
     assert_eq!(last_line(&out), "false");
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("b.csv:2:") && stderr(&out).contains("none"),
+        stderr(&out).contains("error: no new batch; rejected e.csv"),
         "{}",
         stderr(&out)
     );
-    let batches: serde_json::Value =
-        serde_json::from_str(&stdout(&kaskad(&["batches", "--home", h, "--json"]))).unwrap();
-    assert_eq!(
-        batches.as_array().unwrap().len(),
-        1,
-        "the stored batch is intact"
-    );
-    assert_eq!(batches[0]["processed"], true);
+    assert_eq!(rejected(h).len(), 3);
 }
