@@ -47,7 +47,11 @@ fn update(args: &UpdateArgs) -> anyhow::Result<bool> {
         for input in next.iter().flat_map(|o| &o.rejected) {
             bar.suspend(|| eprintln!("rejected {}: {}", input.origin, input.error));
         }
-        rejected.extend(next.iter().flat_map(|o| &o.rejected).map(|r| r.origin.clone()));
+        rejected.extend(
+            next.iter()
+                .flat_map(|o| &o.rejected)
+                .map(|r| r.origin.clone()),
+        );
         let Some(outcome) = next.filter(|o| o.batch_id.is_some() || o.failure.is_some()) else {
             bar.finish_and_clear();
             return nothing_left(pipeline.catalog, processed, &rejected);

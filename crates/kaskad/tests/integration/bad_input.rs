@@ -241,11 +241,19 @@ fn bad_files_are_rejected_in_place_and_the_good_ones_flow_on() {
     let c_file = |income: &str| {
         let mut fields: Vec<&str> = rows[2].split(',').collect();
         fields[9] = income;
-        format!("{header}\n{}\n{}\n", fields.join(","), rows[3..300].join("\n"))
+        format!(
+            "{header}\n{}\n{}\n",
+            fields.join(","),
+            rows[3..300].join("\n")
+        )
     };
     let wrong_type = c_file("none");
     let mistyped = write(&inbox, "c.csv", &wrong_type);
-    write(&inbox, "d.csv", &format!("{header}\n{}\n", rows[300..].join("\n")));
+    write(
+        &inbox,
+        "d.csv",
+        &format!("{header}\n{}\n", rows[300..].join("\n")),
+    );
 
     let out = kaskad(&["update", "--home", h]);
     let message = stderr(&out);

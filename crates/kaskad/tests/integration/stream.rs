@@ -178,8 +178,18 @@ fn a_redis_stream_is_collected_in_full_batches_acknowledged_once_stored() {
     assert_eq!(redis.pending("apps"), 0, "refused copies are acknowledged");
 }
 
+/// The dead-letter stream's entries: id and fields in order.
+fn dead_letters(redis: &Redis, stream: &str) -> Vec<(String, Vec<(String, String)>)> {
+    redis.query(
+        redis::cmd("XRANGE")
+            .arg(format!("{stream}:rejected"))
+            .arg("-")
+            .arg("+"),
+    )
+}
+
 #[test]
-fn a_bad_entry_names_its_id_and_deleting_it_lets_the_stream_go_on() {
+fn a_bad_entry_is_dead_lettered_with_its_error_and_the_stream_goes_on() {
     let redis = Redis::start();
     let (header, rows) = credit_rows();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -197,28 +207,84 @@ fn a_bad_entry_names_its_id_and_deleting_it_lets_the_stream_go_on() {
     let mut bad = rows[400].clone();
     let income = header.iter().position(|h| *h == "Income").unwrap();
     bad[income] = "lots".into();
-    let bad_id = redis.add_rows("apps", &header, &[bad]).remove(0);
-    redis.add_rows("apps", &header, &rows[401..600]);
+    let bad_id = redis.add_rows("apps", &header, &[bad.clone()]).remove(0);
+    redis.add_rows("apps", &header, &rows[401..601]);
     let out = update(&home);
-    assert!(!out.status.success());
     let message = stderr(&out);
-    assert!(message.contains(&format!("entry {bad_id}")), "{message}");
-    assert_eq!(
-        batches(&home).len(),
-        2,
-        "nothing of the bad batch is stored"
+    assert!(out.status.success(), "{message}");
+    assert!(
+        message.contains(&format!("rejected stream apps entry {bad_id}"))
+            && message.contains("lots"),
+        "{message}"
     );
-
-    let _: i64 = redis.query(redis::cmd("XDEL").arg("apps").arg(&bad_id));
-    redis.add_rows("apps", &header, &rows[600..601]);
-    let out = update(&home);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(batches(&home).len(), 3);
+    // The entries after the bad one complete its batch.
+    let stored = batches(&home);
+    assert_eq!(stored.len(), 3);
+    assert!(stored.iter().all(|b| b["processed"] == true));
     assert_eq!(
         redis.pending("apps"),
         0,
-        "the deleted entry is acknowledged too"
+        "the bad entry is acknowledged too"
     );
+
+    let letters = dead_letters(&redis, "apps");
+    assert_eq!(letters.len(), 1);
+    let (id, fields) = &letters[0];
+    assert_eq!(id, &bad_id, "a dead letter keeps its entry's id");
+    let expected: Vec<(String, String)> = header.iter().map(|h| h.to_string()).zip(bad).collect();
+    assert_eq!(fields[..header.len()], expected[..], "every field is kept");
+    let (name, error) = &fields[header.len()];
+    assert_eq!(name, "error");
+    assert!(error.contains(&format!("entry {bad_id}")), "{error}");
+
+    // Nothing is lost: stored rows and dead letters add up to the entries.
+    let rows_stored: u64 = stored.iter().map(|b| b["rows"].as_u64().unwrap()).sum();
+    let pushed: u64 = redis.query(redis::cmd("XLEN").arg("apps"));
+    assert_eq!(rows_stored + letters.len() as u64, pushed);
+    let out = kaskad(&[
+        "batches",
+        "--home",
+        home.to_str().unwrap(),
+        "--rejected",
+        "--json",
+    ]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["origin"], format!("stream apps entry {bad_id}"));
+
+    // Every entry delivered again (as after a crash before acknowledging):
+    // the dead letter is not copied twice nor recorded twice.
+    let _: String = redis.query(
+        redis::cmd("XGROUP")
+            .arg("SETID")
+            .arg("apps")
+            .arg("kaskad")
+            .arg("0"),
+    );
+    let out = update(&home);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(batches(&home).len(), 3);
+    assert_eq!(dead_letters(&redis, "apps").len(), 1);
+    assert_eq!(redis.pending("apps"), 0);
+
+    // A bad entry is found once its batch is full. Here the 199 good
+    // entries after it wait for one more, so the update found nothing but
+    // rejected input: it fails and names the entry.
+    let mut bad = rows[601].clone();
+    bad[income] = "many".into();
+    let second = redis.add_rows("apps", &header, &[bad]).remove(0);
+    redis.add_rows("apps", &header, &rows[602..801]);
+    let out = update(&home);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "error: no new batch; rejected stream apps entry {second}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dead_letters(&redis, "apps").len(), 2);
+    assert_eq!(redis.pending("apps"), 199);
 }
 
 #[test]
