@@ -51,7 +51,7 @@ pub struct RejectedInput {
 }
 
 /// What a source offers for one input: a batch, or the input rejected.
-pub type Offered = Result<CandidateBatch, RejectedInput>;
+pub type Offered = Result<CandidateBatch, Box<RejectedInput>>;
 
 /// What shapes the batches: columns to drop, time order, batch size, and the
 /// schema earlier batches established.
@@ -185,14 +185,16 @@ impl Source {
 }
 
 /// A file's table with the plan applied, or the file rejected.
-fn read_file(path: &Path, plan: BatchPlan<'_>) -> Result<Frame, RejectedInput> {
+fn read_file(path: &Path, plan: BatchPlan<'_>) -> Result<Frame, Box<RejectedInput>> {
     read_table(path, plan.schema)
         .and_then(|frame| shape(frame, path, plan))
-        .map_err(|error| RejectedInput {
-            origin: file_name(path),
-            content_hash: file_hash(path),
-            error,
-            entry: None,
+        .map_err(|error| {
+            Box::new(RejectedInput {
+                origin: file_name(path),
+                content_hash: file_hash(path),
+                error,
+                entry: None,
+            })
         })
 }
 
@@ -261,12 +263,12 @@ fn offer_entries(
                     hasher.update(value.as_bytes());
                     hasher.update([0x1e]);
                 }
-                offered.push(Err(RejectedInput {
+                offered.push(Err(Box::new(RejectedInput {
                     origin: format!("stream {} entry {}", stream.stream, entry.id),
                     content_hash: hex_digest(hasher),
                     error,
                     entry: Some(entry),
-                }));
+                })));
             }
         }
     }
