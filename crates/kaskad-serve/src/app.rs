@@ -1,10 +1,10 @@
 //! The server's shared state: configuration, the catalog, caches of keys,
 //! models and cascades, the cascade scorer, metrics and the request log.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kaskad_registry::{Catalog, RegistryError, Role, request_log_dir};
 
@@ -13,6 +13,7 @@ use crate::cascades::CascadeCache;
 use crate::error::{ApiError, ServeError};
 use crate::metrics::Metrics;
 use crate::models::{ModelStore, Served, lock};
+use crate::refreshing::{Known, Refreshing};
 use crate::request_log::RequestLog;
 use crate::scorer::CascadeScorer;
 
@@ -90,10 +91,11 @@ pub(crate) struct Inner {
     pub config: ServeConfig,
     catalog: Arc<Mutex<Catalog>>,
     /// Roles of keys seen before, by the key itself, so that a request
-    /// costs no hashing. Keys cannot be revoked yet, so a hit never goes
-    /// stale; misses always ask the catalog (by the key's hash), so a key
-    /// made by `kaskad keys create` while the server runs works at once.
-    keys: RwLock<HashMap<String, Role>>,
+    /// costs no hashing; checked again in the background once `alias_ttl`
+    /// old, so a revoked key stops working about that long after. Misses
+    /// always ask the catalog (by the key's hash), so a key made by `kaskad
+    /// keys create` while the server runs works at once.
+    keys: Refreshing<Role>,
     pub models: Arc<ModelStore>,
     pub cascades: CascadeCache,
     pub scorer: CascadeScorer,
@@ -116,14 +118,15 @@ impl App {
         log: RequestLog,
     ) -> Result<App, ServeError> {
         let catalog = Arc::new(Mutex::new(catalog));
-        let models = Arc::new(ModelStore::new(Arc::clone(&catalog), config.alias_ttl));
+        let ttl = config.alias_ttl;
+        let models = Arc::new(ModelStore::new(Arc::clone(&catalog), ttl));
         let scorer = CascadeScorer::new(Arc::clone(&models), config.remote_key.clone())?;
         Ok(App(Arc::new(Inner {
             config,
             catalog,
-            keys: RwLock::default(),
+            keys: Refreshing::new(ttl),
             models,
-            cascades: CascadeCache::default(),
+            cascades: CascadeCache::new(ttl),
             scorer,
             metrics,
             log,
@@ -147,24 +150,63 @@ impl App {
 
     /// The role of API key `key`, if it is one.
     pub(crate) async fn role_of(&self, key: &str) -> Result<Option<Role>, ApiError> {
-        let cached = self
-            .keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .copied();
-        if cached.is_some() {
-            return Ok(cached);
+        match self.keys.get(key) {
+            Known::Fresh(role) => Ok(Some(role)),
+            Known::Stale(role) => {
+                self.refresh_in_background(
+                    |app| &app.keys,
+                    key,
+                    "an API key's role",
+                    |app, key| async move { app.look_up_key(&key).await.map(drop) },
+                );
+                Ok(Some(role))
+            }
+            Known::Unknown => self.look_up_key(key).await,
         }
+    }
+
+    /// Asks the catalog for the role of `key` (by its hash) and caches it.
+    async fn look_up_key(&self, key: &str) -> Result<Option<Role>, ApiError> {
+        let asked = Instant::now();
         let hash = hash_key(key);
-        let found = self.db(move |c| c.find_key(&hash)).await?;
-        if let Some(record) = &found {
-            self.keys
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key.to_string(), record.role);
+        let found = self.db(move |c| c.find_key(&hash)).await?.map(|k| k.role);
+        match found {
+            Some(role) => self.keys.store(key, asked, role),
+            None => self.keys.remove(key, asked),
         }
-        Ok(found.map(|k| k.role))
+        Ok(found)
+    }
+
+    /// Runs `look_up` to refresh `key` in the cache `cache` picks, in the
+    /// background, unless that is under way; a failed lookup (named by
+    /// `what` in the server's log) keeps the last answer another
+    /// `alias_ttl`.
+    pub(crate) fn refresh_in_background<V, F, Fut>(
+        &self,
+        cache: fn(&Inner) -> &Refreshing<V>,
+        key: &str,
+        what: &'static str,
+        look_up: F,
+    ) where
+        V: Clone + Send + 'static,
+        F: FnOnce(App, String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
+        if !cache(self).begin_refresh(key) {
+            return;
+        }
+        let app = self.clone();
+        let owned = key.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = look_up(app.clone(), owned.clone()).await {
+                eprintln!(
+                    "kaskad serve: looking up {what} again failed, still serving the last answer: {}",
+                    e.message
+                );
+                cache(&app).keep(&owned);
+            }
+            cache(&app).end_refresh(&owned);
+        });
     }
 
     /// Resolves a reference and loads its artifact (see [`ModelStore`]).

@@ -10,9 +10,9 @@
 //! or by `kaskad cascades apply` is served about a second later, and one
 //! stored through this server at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -31,6 +31,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::ModelLabel;
 use crate::models::lock;
+use crate::refreshing::{Known, Refreshing};
 use crate::rows::{level, member, number, shown};
 use crate::v1::{parse_json, unix_now};
 
@@ -161,14 +162,21 @@ pub fn cascade_answer(label: &str, result: &CascadeResult, modules: bool) -> Map
 }
 
 /// Compiled cascades and the latest version of each name, for the server.
-#[derive(Default)]
 pub(crate) struct CascadeCache {
-    /// Name → when its latest version was looked up, and that version.
-    latest: Mutex<HashMap<String, (Instant, i64)>>,
-    /// Names being looked up again in the background.
-    refreshing: Mutex<HashSet<String>>,
+    /// Name → its latest version.
+    latest: Refreshing<i64>,
     /// By `name@version`: a stored version never changes.
     compiled: Mutex<HashMap<String, Arc<CompiledCascade>>>,
+}
+
+impl CascadeCache {
+    /// A name's latest version is looked up again once `ttl` old.
+    pub(crate) fn new(ttl: Duration) -> CascadeCache {
+        CascadeCache {
+            latest: Refreshing::new(ttl),
+            compiled: Mutex::default(),
+        }
+    }
 }
 
 /// A cascade ready to run, and its `name@version`.
@@ -193,59 +201,35 @@ impl App {
     /// was deleted. One looked up more than `alias_ttl` ago still answers
     /// while a background task looks it up again, as for models.
     async fn latest_version(&self, name: &str) -> Result<i64, ApiError> {
-        let known = lock(&self.cascades.latest)
-            .get(name)
-            .map(|(at, version)| (*version, at.elapsed() >= self.config.alias_ttl));
-        if let Some((version, stale)) = known {
-            if stale {
-                self.refresh_latest_in_background(name);
+        match self.cascades.latest.get(name) {
+            Known::Fresh(version) => return Ok(version),
+            Known::Stale(version) => {
+                self.refresh_in_background(
+                    |app| &app.cascades.latest,
+                    name,
+                    "a cascade's latest version",
+                    |app, name| async move { app.look_up_latest(&name).await.map(drop) },
+                );
+                return Ok(version);
             }
-            return Ok(version);
+            Known::Unknown => {}
         }
-        let owned = name.to_string();
-        let record = self.db(move |c| c.cascade(&owned)).await?;
-        let Some(record) = record else {
-            lock(&self.cascades.latest).remove(name);
-            return Err(ApiError::not_found(format!("no cascade called `{name}`")));
-        };
-        lock(&self.cascades.latest).insert(name.to_string(), (Instant::now(), record.version));
-        Ok(record.version)
+        self.look_up_latest(name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no cascade called `{name}`")))
     }
 
-    /// Looks the latest version of `name` up again, unless that is under
-    /// way. What it finds replaces the cached version only if this server
-    /// did not store or delete the cascade meanwhile (its own change is
-    /// newer); a failed lookup keeps the cached version for another
-    /// `alias_ttl`.
-    fn refresh_latest_in_background(&self, name: &str) {
-        if !lock(&self.cascades.refreshing).insert(name.to_string()) {
-            return;
-        }
-        let app = self.clone();
+    /// Asks the catalog for the latest version of `name` and caches the
+    /// answer: `None` when there is no such cascade (or it was deleted).
+    async fn look_up_latest(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let asked = Instant::now();
         let owned = name.to_string();
-        tokio::spawn(async move {
-            let asked = Instant::now();
-            let query = owned.clone();
-            let found = app.db(move |c| c.cascade(&query)).await;
-            let mut latest = lock(&app.cascades.latest);
-            if let Some(entry) = latest.get_mut(&owned).filter(|(at, _)| *at <= asked) {
-                match found {
-                    Ok(Some(record)) => *entry = (Instant::now(), record.version),
-                    Ok(None) => {
-                        latest.remove(&owned);
-                    }
-                    Err(e) => {
-                        eprintln!(
-                            "kaskad serve: looking up cascade {owned} again failed, still serving version {}: {}",
-                            entry.1, e.message
-                        );
-                        entry.0 = Instant::now();
-                    }
-                }
-            }
-            drop(latest);
-            lock(&app.cascades.refreshing).remove(&owned);
-        });
+        let record = self.db(move |c| c.cascade(&owned)).await?;
+        match &record {
+            Some(record) => self.cascades.latest.store(name, asked, record.version),
+            None => self.cascades.latest.remove(name, asked),
+        }
+        Ok(record.map(|r| r.version))
     }
 
     /// `name` (its latest version) or `name@VERSION`, compiled. An earlier
@@ -333,7 +317,7 @@ pub(crate) async fn put(
     let version = app.db(move |c| c.put_cascade(&owned, &definition)).await?;
     // Served by this server at once, whatever the cache held.
     lock(&app.cascades.compiled).insert(format!("{name}@{version}"), Arc::new(compiled));
-    lock(&app.cascades.latest).insert(name.clone(), (Instant::now(), version));
+    app.cascades.latest.store(&name, Instant::now(), version);
     Ok((
         StatusCode::CREATED,
         Json(json!({"name": name, "version": version})),
@@ -392,7 +376,7 @@ pub(crate) async fn delete(
         .db(move |c| c.delete_cascade(&owned))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no cascade called `{name}`")))?;
-    lock(&app.cascades.latest).remove(&name);
+    app.cascades.latest.remove(&name, Instant::now());
     Ok(Json(json!({"name": name, "deleted_version": deleted})))
 }
 

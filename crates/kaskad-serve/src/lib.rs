@@ -63,6 +63,7 @@ mod error;
 mod metrics;
 mod models;
 pub mod oip;
+mod refreshing;
 mod request_log;
 mod rows;
 mod scorer;

@@ -2,7 +2,7 @@
 //! artifacts loaded once per `name@version`. The server's routes, cascade
 //! compilation and `kaskad cascades` share it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use kaskad_core::ColumnKind;
 use kaskad_registry::{Catalog, RegistryError, Servable};
 
 use crate::error::ApiError;
+use crate::refreshing::{Known, Refreshing};
 
 /// A model ready to score: the artifact and its `name@version`.
 #[derive(Clone)]
@@ -23,27 +24,16 @@ pub struct Served {
 /// The models of one catalog, cached.
 pub struct ModelStore {
     catalog: Arc<Mutex<Catalog>>,
-    ttl: Duration,
-    resolved: Mutex<Resolutions>,
+    /// Reference (`name`, `name@alias`, `name@3`) → what the catalog
+    /// answered (`name@version`, artifact path). A resolution asked before
+    /// the last [`ModelStore::forget_resolutions`] is dropped: a slow lookup
+    /// that read the catalog before a promotion cannot put the old champion
+    /// back after a request was answered by the new one.
+    resolved: Refreshing<(String, PathBuf)>,
     /// Loaded artifacts by `name@version` (a trained one compiled into its
     /// scoring plan); a version never changes, so they stay as long as the
     /// store.
     artifacts: Mutex<HashMap<String, Arc<Servable>>>,
-}
-
-/// Reference (`name`, `name@alias`, `name@3`) → when the catalog was asked
-/// and what it answered (`name@version`, artifact path).
-///
-/// A resolution is kept only if no later-asked one is, and none asked
-/// before the last [`ModelStore::forget_resolutions`]: a slow lookup that
-/// read the catalog before a promotion cannot put the old champion back
-/// after a request was answered by the new one.
-#[derive(Default)]
-struct Resolutions {
-    by_reference: HashMap<String, (Instant, String, PathBuf)>,
-    forgotten_at: Option<Instant>,
-    /// References being resolved again in the background.
-    refreshing: HashSet<String>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -52,33 +42,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ModelStore {
-    /// A resolution is reused for `ttl`, so a champion promoted by another
-    /// process (`kaskad update`) is served at most that long after its
-    /// promotion, while a request costs no catalog query.
+    /// A resolution is reused for `ttl`, then asked again in the background
+    /// while it still answers, so a champion promoted by another process
+    /// (`kaskad update`) is served about `ttl` after its promotion (plus
+    /// the time to load its artifact), and a request never waits for the
+    /// catalog once its reference was resolved.
     pub fn new(catalog: Arc<Mutex<Catalog>>, ttl: Duration) -> ModelStore {
         ModelStore {
             catalog,
-            ttl,
-            resolved: Mutex::default(),
+            resolved: Refreshing::new(ttl),
             artifacts: Mutex::default(),
         }
-    }
-
-    /// What `reference` resolved to less than `ttl` ago.
-    fn fresh(&self, reference: &str) -> Option<(String, PathBuf)> {
-        lock(&self.resolved)
-            .by_reference
-            .get(reference)
-            .filter(|(at, _, _)| at.elapsed() < self.ttl)
-            .map(|(_, label, path)| (label.clone(), path.clone()))
-    }
-
-    /// What `reference` last resolved to, and whether that is `ttl` old.
-    fn last_resolved(&self, reference: &str) -> Option<(String, bool)> {
-        lock(&self.resolved)
-            .by_reference
-            .get(reference)
-            .map(|(at, label, _)| (label.clone(), at.elapsed() >= self.ttl))
     }
 
     fn loaded(&self, label: String) -> Option<Served> {
@@ -89,24 +63,17 @@ impl ModelStore {
     /// Resolves a reference and loads its artifact, blocking on the catalog
     /// and the disk; async code calls [`ModelStore::model`].
     pub fn load(&self, reference: &str) -> Result<Served, RegistryError> {
-        let (label, path) = match self.fresh(reference) {
-            Some(found) => found,
-            None => {
+        let (label, path) = match self.resolved.get(reference) {
+            Known::Fresh(found) => found,
+            Known::Stale(_) | Known::Unknown => {
                 let asked = Instant::now();
                 let record = lock(&self.catalog).resolve(reference)?;
                 let label = format!("{}@{}", record.name, record.version);
-                let mut resolved = lock(&self.resolved);
-                let current = resolved.forgotten_at.is_none_or(|at| asked >= at)
-                    && resolved
-                        .by_reference
-                        .get(reference)
-                        .is_none_or(|(at, _, _)| asked >= *at);
-                if current {
-                    resolved.by_reference.insert(
-                        reference.to_string(),
-                        (asked, label.clone(), record.artifact_path.clone()),
-                    );
-                }
+                self.resolved.store(
+                    reference,
+                    asked,
+                    (label.clone(), record.artifact_path.clone()),
+                );
                 (label, record.artifact_path)
             }
         };
@@ -124,18 +91,18 @@ impl ModelStore {
         Ok(Served { artifact, label })
     }
 
-    /// [`ModelStore::load`] for async code: a cached model costs no thread
-    /// hop; anything else goes to a blocking thread, since SQLite may wait
-    /// for another process's write and must not stall the async workers.
-    ///
-    /// A resolution older than `ttl` still answers while one background
-    /// task asks the catalog again (and loads a new champion's artifact):
-    /// a busy server would otherwise send every request that arrives
-    /// during the lookup to the catalog, once a second.
+    /// [`ModelStore::load`] for async code: a resolved reference whose
+    /// artifact is loaded costs no thread hop (a stale one starts its
+    /// refresh in the background); anything else goes to a blocking
+    /// thread, since SQLite may wait for another process's write and must
+    /// not stall the async workers.
     pub async fn model(self: &Arc<Self>, reference: &str) -> Result<Served, ApiError> {
-        if let Some((label, stale)) = self.last_resolved(reference)
-            && let Some(served) = self.loaded(label)
-        {
+        let (last, stale) = match self.resolved.get(reference) {
+            Known::Fresh((label, _)) => (Some(label), false),
+            Known::Stale((label, _)) => (Some(label), true),
+            Known::Unknown => (None, false),
+        };
+        if let Some(served) = last.and_then(|label| self.loaded(label)) {
             if stale {
                 self.refresh_in_background(reference);
             }
@@ -149,46 +116,36 @@ impl ModelStore {
             .map_err(ApiError::from)
     }
 
-    /// Resolves `reference` again on a blocking thread, unless that is
-    /// under way. A reference that no longer resolves is forgotten, so the
-    /// next request gets the catalog's answer; any other failure (the
-    /// catalog busy, an artifact unreadable) keeps the last resolution for
-    /// another `ttl`.
+    /// Resolves `reference` again (and loads a new version's artifact) on
+    /// a blocking thread, unless that is under way. A reference that no
+    /// longer resolves is dropped, so the next request gets the catalog's
+    /// answer; any other failure (the catalog busy, an artifact
+    /// unreadable) keeps the last resolution for another `ttl`.
     fn refresh_in_background(self: &Arc<Self>, reference: &str) {
-        if !lock(&self.resolved)
-            .refreshing
-            .insert(reference.to_string())
-        {
+        if !self.resolved.begin_refresh(reference) {
             return;
         }
         let store = Arc::clone(self);
         let owned = reference.to_string();
         tokio::task::spawn_blocking(move || {
-            let outcome = store.load(&owned);
-            let mut resolved = lock(&store.resolved);
-            resolved.refreshing.remove(&owned);
-            match outcome {
+            let asked = Instant::now();
+            match store.load(&owned) {
                 Ok(_) => {}
-                Err(RegistryError::UnknownModel { .. }) => {
-                    resolved.by_reference.remove(&owned);
-                }
+                Err(RegistryError::UnknownModel { .. }) => store.resolved.remove(&owned, asked),
                 Err(e) => {
                     eprintln!(
                         "kaskad serve: resolving {owned} again failed, still serving the last resolution: {e}"
                     );
-                    if let Some(entry) = resolved.by_reference.get_mut(&owned) {
-                        entry.0 = Instant::now();
-                    }
+                    store.resolved.keep(&owned);
                 }
             }
+            store.resolved.end_refresh(&owned);
         });
     }
 
     /// Forgets every resolution, after this process moved an alias itself.
     pub fn forget_resolutions(&self) {
-        let mut resolved = lock(&self.resolved);
-        resolved.by_reference.clear();
-        resolved.forgotten_at = Some(Instant::now());
+        self.resolved.forget_all();
     }
 }
 
