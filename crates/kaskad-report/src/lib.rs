@@ -30,6 +30,9 @@ pub struct ReportData {
     /// Champion as `"name@version"`, if one is aliased.
     pub champion: Option<String>,
     pub batches: Vec<BatchRow>,
+    /// Inputs collect rejected and set aside, oldest first.
+    #[serde(default)]
+    pub rejected: Vec<RejectedRow>,
     pub versions: Vec<VersionRow>,
     pub runs: Vec<RunRow>,
     pub inference: Vec<InferenceRow>,
@@ -182,6 +185,15 @@ pub struct VersionRow {
     pub created_at: String,
 }
 
+/// An input collect rejected: a file left in place or a dead-lettered
+/// stream entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RejectedRow {
+    pub origin: String,
+    pub rejected_at: String,
+    pub error: String,
+}
+
 /// One pipeline run and the outcome of each of its stages.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunRow {
@@ -219,6 +231,7 @@ pub fn render_html(data: &ReportData) -> String {
     out.push_str(&sections::header(data, title));
     out.push_str(&sections::quality(&data.batches));
     out.push_str(&sections::drift(&data.batches));
+    out.push_str(&sections::rejected(&data.rejected));
     out.push_str(&sections::versions(&data.versions));
     out.push_str(&sections::runs(&data.runs));
     out.push_str(&sections::inference(&data.inference));

@@ -2,7 +2,7 @@
 
 use crate::html::{NONE, escape, list, mib, num, number, opt_num, percent, status, table, text};
 use crate::svg::{LineChart, Series, line_chart};
-use crate::{AbRow, BatchRow, InferenceRow, MetaView, ReportData, RunRow, VersionRow};
+use crate::{AbRow, BatchRow, InferenceRow, MetaView, RejectedRow, ReportData, RunRow, VersionRow};
 
 /// How many of the most drifted columns the drift table names.
 const TOP_DRIFTED: usize = 3;
@@ -351,6 +351,28 @@ pub(crate) fn runs(runs: &[RunRow]) -> String {
     ));
     out.push_str("</section>");
     out
+}
+
+pub(crate) fn rejected(inputs: &[RejectedRow]) -> String {
+    let mut out = open("rejected", "Rejected input");
+    if inputs.is_empty() {
+        return close(out, "No input was rejected.");
+    }
+    let rows: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|r| {
+            vec![
+                escape(&r.rejected_at),
+                escape(&r.origin),
+                format!("<code>{}</code>", escape(&r.error)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&[text("At"), text("Input"), text("Error")], &rows));
+    close(
+        out,
+        "Files stay where they are; stream entries are in the stream <code>&lt;stream&gt;:rejected</code>.",
+    )
 }
 
 pub(crate) fn inference(calls: &[InferenceRow]) -> String {

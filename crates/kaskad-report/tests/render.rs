@@ -2,8 +2,8 @@
 //! all sections present, charts inline, nothing external, user text escaped.
 
 use kaskad_report::{
-    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, ReportData,
-    RunRow, SearchRow, VersionRow, render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, RejectedRow,
+    ReportData, RunRow, SearchRow, VersionRow, render_html,
 };
 
 fn sample() -> ReportData {
@@ -75,6 +75,11 @@ fn sample() -> ReportData {
                 }),
             ),
         ],
+        rejected: vec![RejectedRow {
+            origin: "b.csv".into(),
+            rejected_at: "2024-04-02T09:00:00Z".into(),
+            error: "inbox/b.csv:3: expected 14 fields, found 15".into(),
+        }],
         versions: vec![
             version(1, 0.74, vec![]),
             version(2, 0.77, vec!["champion".into()]),
@@ -155,6 +160,7 @@ fn full_report_has_every_section_and_inline_charts() {
     for heading in [
         "Data quality by batch",
         "Drift by batch",
+        "Rejected input",
         "Model versions",
         "Runs",
         "Inference",
@@ -170,6 +176,7 @@ fn full_report_has_every_section_and_inline_charts() {
     assert!(html.contains("strongest (IV): income 0.432"));
     assert!(html.contains("20000")); // 5000 rows / 0.25 s
     assert!(html.contains("target has one class"));
+    assert!(html.contains("<code>inbox/b.csv:3: expected 14 fields, found 15</code>"));
 }
 
 #[test]

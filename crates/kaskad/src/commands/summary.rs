@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kaskad_registry::{CandidateRecord, SearchRecord, request_log_dir};
 use kaskad_report::{
-    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, ReportData,
-    RunRow, SearchRow, VersionRow, render_html,
+    AbRow, BatchRow, DriftRow, InferenceRow, MetaFamilyRow, MetaView, QualityRow, RejectedRow,
+    ReportData, RunRow, SearchRow, VersionRow, render_html,
 };
 use kaskad_train::Hyperparams;
 use serde_json::Value;
@@ -36,6 +36,15 @@ pub fn run(args: &HomeArgs) -> anyhow::Result<ExitCode> {
             .find(|v| v.aliases.iter().any(|a| a == "champion"))
             .map(|v| format!("{}@{}", v.name, v.version)),
         batches: catalog.batches()?.into_iter().map(batch_row).collect(),
+        rejected: catalog
+            .rejected_inputs()?
+            .into_iter()
+            .map(|r| RejectedRow {
+                origin: r.origin,
+                rejected_at: r.rejected_at,
+                error: r.error,
+            })
+            .collect(),
         versions: versions.into_iter().map(version_row).collect(),
         runs: catalog.runs()?.into_iter().map(run_row).collect(),
         inference: catalog

@@ -104,13 +104,13 @@ fn nothing_left(catalog: &Catalog, processed: usize, rejected: &[String]) -> any
         );
         return Ok(false);
     }
-    let set_aside = catalog.rejected_inputs()?.len();
-    if set_aside == 0 {
+    let on_record = catalog.rejected_inputs()?.len();
+    if on_record == 0 {
         eprintln!("nothing pending: every batch of the source is processed");
     } else {
         eprintln!(
             "nothing pending: every batch of the source is processed \
-             ({set_aside} rejected input(s) set aside: `kaskad batches --rejected`)"
+             ({on_record} rejected input(s) on record: `kaskad batches --rejected`)"
         );
     }
     Ok(true)

@@ -310,4 +310,10 @@ fn bad_files_are_rejected_in_place_and_the_good_ones_flow_on() {
         stderr(&out)
     );
     assert_eq!(rejected(h).len(), 3);
+    let out = kaskad(&["summary", "--home", h]);
+    let report = std::fs::read_to_string(last_line(&out)).unwrap();
+    assert!(
+        report.contains("<h2>Rejected input</h2>") && report.contains("columns Colour"),
+        "the summary lists rejected input"
+    );
 }
