@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,6 +176,15 @@ CREATE TABLE IF NOT EXISTS rejected_inputs (
 );
 "#;
 
+/// Version 7: revoked API keys. A key is never deleted, so the catalog
+/// still says who held an id and when it stopped working.
+const MIGRATION_7: &str = r#"
+CREATE TABLE IF NOT EXISTS revoked_keys (
+    key_id INTEGER PRIMARY KEY REFERENCES api_keys(id),
+    revoked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+"#;
+
 /// What an API key may do; the server maps roles to routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,6 +225,7 @@ pub struct ApiKeyRecord {
     pub id: i64,
     pub role: Role,
     pub created_at: String,
+    pub revoked_at: Option<String>,
 }
 
 /// One scored application in the request log. `input` and `output` are JSON
@@ -425,6 +435,7 @@ impl Catalog {
             (4, MIGRATION_4),
             (5, MIGRATION_5),
             (6, MIGRATION_6),
+            (7, MIGRATION_7),
         ] {
             if version < from {
                 migration.push_str(sql);
@@ -1162,25 +1173,60 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The key whose SHA-256 hash (hex) is `hash`, if any.
+    /// The key whose SHA-256 hash (hex) is `hash`, if there is one and it
+    /// is not revoked.
     pub fn find_key(&self, hash: &str) -> Result<Option<ApiKeyRecord>, RegistryError> {
-        let row: Option<(i64, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT id, role, created_at FROM api_keys WHERE hash = ?1",
-                [hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        self.keys_where("k.hash = ?1 AND r.key_id IS NULL", [hash])
+            .map(|mut keys| keys.pop())
+    }
+
+    /// Every key ever made, revoked ones included, oldest first.
+    pub fn keys(&self) -> Result<Vec<ApiKeyRecord>, RegistryError> {
+        self.keys_where("1", [])
+    }
+
+    /// Revokes key `id`: it stops working (a running server notices within
+    /// its alias time to live). `false` when there is no such key; revoking
+    /// twice keeps the first time.
+    pub fn revoke_key(&self, id: i64) -> Result<bool, RegistryError> {
+        if self.keys_where("k.id = ?1", [id])?.is_empty() {
+            return Ok(false);
+        }
+        self.conn
+            .execute(
+                "INSERT INTO revoked_keys (key_id) VALUES (?1) ON CONFLICT(key_id) DO NOTHING",
+                [id],
             )
-            .optional()
             .map_err(|e| self.err(e))?;
-        row.map(|(id, role, created_at)| {
-            Ok(ApiKeyRecord {
-                id,
-                role: role.parse()?,
-                created_at,
+        Ok(true)
+    }
+
+    fn keys_where(
+        &self,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<ApiKeyRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT k.id, k.role, k.created_at, r.revoked_at FROM api_keys k
+                 LEFT JOIN revoked_keys r ON r.key_id = k.id WHERE {condition} ORDER BY k.id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String, String, Option<String>)> = stmt
+            .query_map(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, role, created_at, revoked_at)| {
+                Ok(ApiKeyRecord {
+                    id,
+                    role: role.parse()?,
+                    created_at,
+                    revoked_at,
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 
     /// Adds request-log rows read from segment `name` and records that its
@@ -1583,6 +1629,18 @@ mod tests {
             "hashes are unique"
         );
         assert!("root".parse::<Role>().is_err());
+        // A revoked key is found no more, and stays listed with its time.
+        let other = c.create_key("cd34", Role::Viewer).unwrap();
+        assert!(c.revoke_key(id).unwrap());
+        let first = c.keys().unwrap()[0].revoked_at.clone();
+        assert!(c.revoke_key(id).unwrap(), "revoking twice is fine");
+        assert!(c.find_key("ab12").unwrap().is_none());
+        assert_eq!(c.find_key("cd34").unwrap().unwrap().id, other);
+        assert!(!c.revoke_key(999).unwrap(), "no such key");
+        let keys = c.keys().unwrap();
+        assert_eq!(keys.iter().map(|k| k.id).collect::<Vec<_>>(), [id, other]);
+        assert!(first.is_some() && keys[0].revoked_at == first);
+        assert_eq!(keys[1].revoked_at, None);
 
         c.import_requests(
             "s1",

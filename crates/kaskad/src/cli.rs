@@ -122,6 +122,19 @@ pub struct CascadesRunArgs {
 pub enum KeysCommand {
     /// Make a key; prints it once, as the last line (only its hash is stored).
     Create(KeysCreateArgs),
+    /// Every key: id, role, when it was made and, if so, revoked.
+    List(ListArgs),
+    /// Revoke key ID (see `keys list`): it stops working, in a running
+    /// server within its alias time to live (1 s).
+    Revoke(KeysRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysRevokeArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+    /// The key's id, as `keys create` and `keys list` show it.
+    pub id: i64,
 }
 
 #[derive(Debug, Args)]

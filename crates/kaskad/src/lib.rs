@@ -64,6 +64,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => commands::bench::variants(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Keys(cli::KeysCommand::Create(args)) => commands::keys::create(&args),
+        Command::Keys(cli::KeysCommand::List(args)) => commands::keys::list(&args),
+        Command::Keys(cli::KeysCommand::Revoke(args)) => commands::keys::revoke(&args),
         Command::Cascades(cli::CascadesCommand::Apply(args)) => commands::cascades::apply(&args),
         Command::Cascades(cli::CascadesCommand::List(args)) => commands::cascades::list(&args),
         Command::Cascades(cli::CascadesCommand::Run(args)) => commands::cascades::run(&args),

@@ -16,7 +16,7 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
 use crate::server::{Server, client, key};
-use crate::support::{data, edit_config, init, kaskad, last_line, peer_tool, stderr};
+use crate::support::{data, edit_config, init, kaskad, last_line, peer_tool, stderr, stdout};
 
 /// The first application of credit_data.csv, as a client sends it.
 fn application() -> Value {
@@ -537,6 +537,40 @@ fn a_new_champion_is_served_without_restart_and_sigterm_finishes_requests_in_fli
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("\"model\":\"default_risk@1\""), "{reply}");
+    assert!(server.terminate().success());
+}
+
+/// `kaskad keys revoke` on a running server's home: the key is refused
+/// within the alias time to live, other keys go on working, and `keys
+/// list` keeps the revoked one with its time.
+#[test]
+fn a_revoked_key_is_refused_by_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let h = home.to_str().unwrap();
+    let (revoked, kept) = (key(&home, "scorer"), key(&home, "scorer"));
+    let server = Server::start(&home, &[]);
+    let c = client();
+    let url = server.url("/v1/models/default_risk/score");
+    assert_eq!(post(&c, &url, &revoked, &application()).0, StatusCode::OK);
+
+    let listed = kaskad(&["keys", "list", "--home", h, "--json"]);
+    let keys: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let id = keys[0]["id"].as_i64().unwrap().to_string();
+    let out = kaskad(&["keys", "revoke", "--home", h, &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for("the revoked key refused", || {
+        post(&c, &url, &revoked, &application()).0 == StatusCode::UNAUTHORIZED
+    });
+    assert_eq!(post(&c, &url, &kept, &application()).0, StatusCode::OK);
+
+    let listed = kaskad(&["keys", "list", "--home", h, "--json"]);
+    let keys: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert!(keys[0]["revoked_at"].is_string(), "{keys}");
+    assert!(keys[1]["revoked_at"].is_null(), "{keys}");
+    let out = kaskad(&["keys", "revoke", "--home", h, "999"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no key 999"), "{}", stderr(&out));
     assert!(server.terminate().success());
 }
 
