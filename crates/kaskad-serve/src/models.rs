@@ -29,7 +29,7 @@ pub struct ModelStore {
     /// the last [`ModelStore::forget_resolutions`] is dropped: a slow lookup
     /// that read the catalog before a promotion cannot put the old champion
     /// back after a request was answered by the new one.
-    resolved: Refreshing<(String, PathBuf)>,
+    resolved: Refreshing<Arc<(String, PathBuf)>>,
     /// Loaded artifacts by `name@version` (a trained one compiled into its
     /// scoring plan); a version never changes, so they stay as long as the
     /// store.
@@ -63,26 +63,26 @@ impl ModelStore {
     /// Resolves a reference and loads its artifact, blocking on the catalog
     /// and the disk; async code calls [`ModelStore::model`].
     pub fn load(&self, reference: &str) -> Result<Served, RegistryError> {
-        let (label, path) = match self.resolved.get(reference) {
+        let resolution = match self.resolved.get(reference) {
             Known::Fresh(found) => found,
             Known::Stale(_) | Known::Unknown => {
                 let asked = Instant::now();
                 let record = lock(&self.catalog).resolve(reference)?;
                 let label = format!("{}@{}", record.name, record.version);
-                self.resolved.store(
-                    reference,
-                    asked,
-                    (label.clone(), record.artifact_path.clone()),
-                );
-                (label, record.artifact_path)
+                let resolution = Arc::new((label, record.artifact_path));
+                self.resolved
+                    .store(reference, asked, Arc::clone(&resolution));
+                resolution
             }
         };
+        let (label, path) = &*resolution;
         if let Some(served) = self.loaded(label.clone()) {
             return Ok(served);
         }
+        let label = label.clone();
         // Two requests may load the same new version at once; both succeed
         // and one copy is kept, which is cheaper than serializing loads.
-        let artifact = Servable::load(&path)?;
+        let artifact = Servable::load(path)?;
         let artifact = Arc::clone(
             lock(&self.artifacts)
                 .entry(label.clone())
@@ -98,11 +98,11 @@ impl ModelStore {
     /// not stall the async workers.
     pub async fn model(self: &Arc<Self>, reference: &str) -> Result<Served, ApiError> {
         let (last, stale) = match self.resolved.get(reference) {
-            Known::Fresh((label, _)) => (Some(label), false),
-            Known::Stale((label, _)) => (Some(label), true),
+            Known::Fresh(resolution) => (Some(resolution), false),
+            Known::Stale(resolution) => (Some(resolution), true),
             Known::Unknown => (None, false),
         };
-        if let Some(served) = last.and_then(|label| self.loaded(label)) {
+        if let Some(served) = last.and_then(|resolution| self.loaded(resolution.0.clone())) {
             if stale {
                 self.refresh_in_background(reference);
             }
