@@ -74,6 +74,18 @@ impl Redis {
             .collect()
     }
 
+    /// Delivers every entry of `stream` to kaskad's group again, as after
+    /// a crash between storing a batch and acknowledging it.
+    fn redeliver_all(&self, stream: &str) {
+        let _: String = self.query(
+            redis::cmd("XGROUP")
+                .arg("SETID")
+                .arg(stream)
+                .arg("kaskad")
+                .arg("0"),
+        );
+    }
+
     fn pending(&self, stream: &str) -> i64 {
         let summary: redis::Value = self.query(redis::cmd("XPENDING").arg(stream).arg("kaskad"));
         match summary {
@@ -165,13 +177,7 @@ fn a_redis_stream_is_collected_in_full_batches_acknowledged_once_stored() {
 
     // Every entry delivered again (as after a crash between storing and
     // acknowledging): the catalog refuses the copies, nothing is duplicated.
-    let _: String = redis.query(
-        redis::cmd("XGROUP")
-            .arg("SETID")
-            .arg("apps")
-            .arg("kaskad")
-            .arg("0"),
-    );
+    redis.redeliver_all("apps");
     let out = update(&home);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(batches(&home).len(), 5);
@@ -254,13 +260,7 @@ fn a_bad_entry_is_dead_lettered_with_its_error_and_the_stream_goes_on() {
 
     // Every entry delivered again (as after a crash before acknowledging):
     // the dead letter is not copied twice nor recorded twice.
-    let _: String = redis.query(
-        redis::cmd("XGROUP")
-            .arg("SETID")
-            .arg("apps")
-            .arg("kaskad")
-            .arg("0"),
-    );
+    redis.redeliver_all("apps");
     let out = update(&home);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(batches(&home).len(), 3);
