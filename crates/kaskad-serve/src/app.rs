@@ -1,7 +1,6 @@
 //! The server's shared state: configuration, the catalog, caches of keys,
 //! models and cascades, the cascade scorer, metrics and the request log.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,7 +94,7 @@ pub(crate) struct Inner {
     /// old, so a revoked key stops working about that long after. Misses
     /// always ask the catalog (by the key's hash), so a key made by `kaskad
     /// keys create` while the server runs works at once.
-    keys: Refreshing<Role>,
+    keys: Arc<Refreshing<Role>>,
     pub models: Arc<ModelStore>,
     pub cascades: CascadeCache,
     pub scorer: CascadeScorer,
@@ -124,7 +123,7 @@ impl App {
         Ok(App(Arc::new(Inner {
             config,
             catalog,
-            keys: Refreshing::new(ttl),
+            keys: Arc::new(Refreshing::new(ttl)),
             models,
             cascades: CascadeCache::new(ttl),
             scorer,
@@ -153,12 +152,16 @@ impl App {
         match self.keys.get(key) {
             Known::Fresh(role) => Ok(Some(role)),
             Known::Stale(role) => {
-                self.refresh_in_background(
-                    |app| &app.keys,
-                    key,
-                    "an API key's role",
-                    |app, key| async move { app.look_up_key(&key).await.map(drop) },
-                );
+                let app = self.clone();
+                let owned = key.to_string();
+                let look_up = async move {
+                    app.look_up_key(&owned)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.message)
+                };
+                self.keys
+                    .refresh_in_background(key, "an API key's role", look_up);
                 Ok(Some(role))
             }
             Known::Unknown => self.look_up_key(key).await,
@@ -175,38 +178,6 @@ impl App {
             None => self.keys.remove(key, asked),
         }
         Ok(found)
-    }
-
-    /// Runs `look_up` to refresh `key` in the cache `cache` picks, in the
-    /// background, unless that is under way; a failed lookup (named by
-    /// `what` in the server's log) keeps the last answer another
-    /// `alias_ttl`.
-    pub(crate) fn refresh_in_background<V, F, Fut>(
-        &self,
-        cache: fn(&Inner) -> &Refreshing<V>,
-        key: &str,
-        what: &'static str,
-        look_up: F,
-    ) where
-        V: Clone + Send + 'static,
-        F: FnOnce(App, String) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
-    {
-        if !cache(self).begin_refresh(key) {
-            return;
-        }
-        let app = self.clone();
-        let owned = key.to_string();
-        tokio::spawn(async move {
-            if let Err(e) = look_up(app.clone(), owned.clone()).await {
-                eprintln!(
-                    "kaskad serve: looking up {what} again failed, still serving the last answer: {}",
-                    e.message
-                );
-                cache(&app).keep(&owned);
-            }
-            cache(&app).end_refresh(&owned);
-        });
     }
 
     /// Resolves a reference and loads its artifact (see [`ModelStore`]).

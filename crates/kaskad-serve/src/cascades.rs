@@ -164,7 +164,7 @@ pub fn cascade_answer(label: &str, result: &CascadeResult, modules: bool) -> Map
 /// Compiled cascades and the latest version of each name, for the server.
 pub(crate) struct CascadeCache {
     /// Name → its latest version.
-    latest: Refreshing<i64>,
+    latest: Arc<Refreshing<i64>>,
     /// By `name@version`: a stored version never changes.
     compiled: Mutex<HashMap<String, Arc<CompiledCascade>>>,
 }
@@ -173,7 +173,7 @@ impl CascadeCache {
     /// A name's latest version is looked up again once `ttl` old.
     pub(crate) fn new(ttl: Duration) -> CascadeCache {
         CascadeCache {
-            latest: Refreshing::new(ttl),
+            latest: Arc::new(Refreshing::new(ttl)),
             compiled: Mutex::default(),
         }
     }
@@ -204,11 +204,18 @@ impl App {
         match self.cascades.latest.get(name) {
             Known::Fresh(version) => return Ok(version),
             Known::Stale(version) => {
-                self.refresh_in_background(
-                    |app| &app.cascades.latest,
+                let app = self.clone();
+                let owned = name.to_string();
+                let look_up = async move {
+                    app.look_up_latest(&owned)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.message)
+                };
+                self.cascades.latest.refresh_in_background(
                     name,
-                    "a cascade's latest version",
-                    |app, name| async move { app.look_up_latest(&name).await.map(drop) },
+                    &format!("cascade {name}'s latest version"),
+                    look_up,
                 );
                 return Ok(version);
             }

@@ -29,7 +29,7 @@ pub struct ModelStore {
     /// the last [`ModelStore::forget_resolutions`] is dropped: a slow lookup
     /// that read the catalog before a promotion cannot put the old champion
     /// back after a request was answered by the new one.
-    resolved: Refreshing<Arc<(String, PathBuf)>>,
+    resolved: Arc<Refreshing<Arc<(String, PathBuf)>>>,
     /// Loaded artifacts by `name@version` (a trained one compiled into its
     /// scoring plan); a version never changes, so they stay as long as the
     /// store.
@@ -50,7 +50,7 @@ impl ModelStore {
     pub fn new(catalog: Arc<Mutex<Catalog>>, ttl: Duration) -> ModelStore {
         ModelStore {
             catalog,
-            resolved: Refreshing::new(ttl),
+            resolved: Arc::new(Refreshing::new(ttl)),
             artifacts: Mutex::default(),
         }
     }
@@ -122,25 +122,25 @@ impl ModelStore {
     /// answer; any other failure (the catalog busy, an artifact
     /// unreadable) keeps the last resolution for another `ttl`.
     fn refresh_in_background(self: &Arc<Self>, reference: &str) {
-        if !self.resolved.begin_refresh(reference) {
-            return;
-        }
         let store = Arc::clone(self);
         let owned = reference.to_string();
-        tokio::task::spawn_blocking(move || {
-            let asked = Instant::now();
-            match store.load(&owned) {
-                Ok(_) => {}
-                Err(RegistryError::UnknownModel { .. }) => store.resolved.remove(&owned, asked),
-                Err(e) => {
-                    eprintln!(
-                        "kaskad serve: resolving {owned} again failed, still serving the last resolution: {e}"
-                    );
-                    store.resolved.keep(&owned);
+        let look_up = async move {
+            tokio::task::spawn_blocking(move || {
+                let asked = Instant::now();
+                match store.load(&owned) {
+                    Ok(_) => Ok(()),
+                    Err(RegistryError::UnknownModel { .. }) => {
+                        store.resolved.remove(&owned, asked);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
                 }
-            }
-            store.resolved.end_refresh(&owned);
-        });
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        };
+        self.resolved
+            .refresh_in_background(reference, &format!("model {reference}"), look_up);
     }
 
     /// Forgets every resolution, after this process moved an alias itself.

@@ -10,7 +10,8 @@
 //! back.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Answers by key, each with when it was asked.
@@ -109,6 +110,33 @@ impl<V: Clone> Refreshing<V> {
 
     pub(crate) fn end_refresh(&self, key: &str) {
         self.state().refreshing.remove(key);
+    }
+}
+
+impl<V: Clone + Send + 'static> Refreshing<V> {
+    /// Looks `key` up again on a new task, unless that is under way:
+    /// `look_up` stores what it finds (or removes the key); when it fails,
+    /// the last answer serves another time to live and the error goes to
+    /// the server's log, as a lookup of `what` (never the key itself, which
+    /// may be a secret).
+    pub(crate) fn refresh_in_background<Fut>(self: &Arc<Self>, key: &str, what: &str, look_up: Fut)
+    where
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        if !self.begin_refresh(key) {
+            return;
+        }
+        let cache = Arc::clone(self);
+        let (key, what) = (key.to_string(), what.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = look_up.await {
+                eprintln!(
+                    "kaskad serve: looking up {what} again failed, still serving the last answer: {e}"
+                );
+                cache.keep(&key);
+            }
+            cache.end_refresh(&key);
+        });
     }
 }
 

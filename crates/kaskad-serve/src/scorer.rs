@@ -10,11 +10,11 @@
 //! `applicant` object read by a bureau model and by a final model), so a
 //! module passes on only the fields its model reads: registry models say
 //! which through their artifact, remote ones through their V2 metadata
-//! (`GET {url}/v2/models/{model}`, cached like an alias). A cascade that
+//! (`GET {url}/v2/models/{model}`, asked again in the background every
+//! minute). A cascade that
 //! wants misspelt fields rejected says so with an `input_rule`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -22,7 +22,8 @@ use kaskad_cascade::{ModuleScorer, ModuleSpec, ModuleTarget};
 use serde_json::{Map, Value, json};
 
 use crate::error::ServeError;
-use crate::models::{ModelStore, lock};
+use crate::models::ModelStore;
+use crate::refreshing::{Known, Refreshing};
 use crate::rows::{self, shown};
 use crate::v1::{REASONS, decision};
 
@@ -39,8 +40,8 @@ pub struct CascadeScorer {
     /// Sent as `Authorization: Bearer` to remote modules. Only admins store
     /// cascades, so only they choose the URLs it goes to.
     remote_key: Option<String>,
-    /// `(url, model)` → when its inputs were fetched, and what they are.
-    remote_inputs: Mutex<HashMap<(String, String), (Instant, RemoteInputs)>>,
+    /// A remote model's metadata URL → its inputs.
+    remote_inputs: Arc<Refreshing<RemoteInputs>>,
 }
 
 impl CascadeScorer {
@@ -54,7 +55,7 @@ impl CascadeScorer {
             models,
             http,
             remote_key,
-            remote_inputs: Mutex::default(),
+            remote_inputs: Arc::new(Refreshing::new(METADATA_TTL)),
         })
     }
 
@@ -99,7 +100,7 @@ impl CascadeScorer {
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, String> {
         let base = format!("{}/v2/models/{model}", url.trim_end_matches('/'));
-        let declared = self.remote_inputs(url, model, &base).await?;
+        let declared = self.remote_inputs(&base).await?;
         let mut tensors = Vec::new();
         for (name, datatype) in declared.iter() {
             let Some(value) = input.get(name).filter(|v| !v.is_null()) else {
@@ -148,40 +149,30 @@ impl CascadeScorer {
     }
 
     /// The remote model's inputs, from its V2 metadata.
-    async fn remote_inputs(
-        &self,
-        url: &str,
-        model: &str,
-        base: &str,
-    ) -> Result<RemoteInputs, String> {
-        let key = (url.to_string(), model.to_string());
-        let cached = lock(&self.remote_inputs)
-            .get(&key)
-            .filter(|(at, _)| at.elapsed() < METADATA_TTL)
-            .map(|(_, inputs)| Arc::clone(inputs));
-        if let Some(inputs) = cached {
-            return Ok(inputs);
+    /// The inputs the remote model at `base` (its V2 metadata URL)
+    /// declares; fetched once, then again in the background every
+    /// [`METADATA_TTL`] while the last answer serves.
+    async fn remote_inputs(&self, base: &str) -> Result<RemoteInputs, String> {
+        match self.remote_inputs.get(base) {
+            Known::Fresh(inputs) => return Ok(inputs),
+            Known::Stale(inputs) => {
+                let look_up = fetch_inputs(
+                    Arc::clone(&self.remote_inputs),
+                    self.send(self.http.get(base)),
+                    base.to_string(),
+                );
+                self.remote_inputs
+                    .refresh_in_background(base, base, async move { look_up.await.map(drop) });
+                return Ok(inputs);
+            }
+            Known::Unknown => {}
         }
-        let response = self
-            .send(self.http.get(base))
-            .send()
-            .await
-            .map_err(|e| format!("{base}: {}", error_chain(&e)))?;
-        let metadata = read_answer(response, base).await?;
-        let Some(Value::Array(declared)) = metadata.get("inputs") else {
-            return Err(format!("{base}: the model metadata lists no `inputs`"));
-        };
-        let inputs: Vec<(String, String)> = declared
-            .iter()
-            .filter_map(|input| {
-                let name = input.get("name")?.as_str()?;
-                let datatype = input.get("datatype")?.as_str()?;
-                Some((name.to_string(), datatype.to_string()))
-            })
-            .collect();
-        let inputs = Arc::new(inputs);
-        lock(&self.remote_inputs).insert(key, (Instant::now(), Arc::clone(&inputs)));
-        Ok(inputs)
+        fetch_inputs(
+            Arc::clone(&self.remote_inputs),
+            self.send(self.http.get(base)),
+            base.to_string(),
+        )
+        .await
     }
 
     fn send(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -190,6 +181,35 @@ impl CascadeScorer {
             None => request,
         }
     }
+}
+
+/// Asks a remote model's V2 metadata (`request`, a GET of `base`) for its
+/// inputs and caches them in `cache` under `base`.
+async fn fetch_inputs(
+    cache: Arc<Refreshing<RemoteInputs>>,
+    request: reqwest::RequestBuilder,
+    base: String,
+) -> Result<RemoteInputs, String> {
+    let asked = Instant::now();
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{base}: {}", error_chain(&e)))?;
+    let metadata = read_answer(response, &base).await?;
+    let Some(Value::Array(declared)) = metadata.get("inputs") else {
+        return Err(format!("{base}: the model metadata lists no `inputs`"));
+    };
+    let inputs: Vec<(String, String)> = declared
+        .iter()
+        .filter_map(|input| {
+            let name = input.get("name")?.as_str()?;
+            let datatype = input.get("datatype")?.as_str()?;
+            Some((name.to_string(), datatype.to_string()))
+        })
+        .collect();
+    let inputs = Arc::new(inputs);
+    cache.store(&base, asked, Arc::clone(&inputs));
+    Ok(inputs)
 }
 
 #[async_trait]
