@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::RegistryError;
 
 /// Bumped when the schema changes; `open` migrates older catalogs.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -183,6 +183,12 @@ CREATE TABLE IF NOT EXISTS revoked_keys (
     key_id INTEGER PRIMARY KEY REFERENCES api_keys(id),
     revoked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
 );
+"#;
+
+/// Version 8: the request log by time, so that entries older than a
+/// server's retention are found without reading the table.
+const MIGRATION_8: &str = r#"
+CREATE INDEX IF NOT EXISTS requests_at ON requests(at);
 "#;
 
 /// What an API key may do; the server maps roles to routes.
@@ -436,6 +442,7 @@ impl Catalog {
             (5, MIGRATION_5),
             (6, MIGRATION_6),
             (7, MIGRATION_7),
+            (8, MIGRATION_8),
         ] {
             if version < from {
                 migration.push_str(sql);
@@ -1273,6 +1280,29 @@ impl Catalog {
         tx.commit().map_err(err)
     }
 
+    /// Deletes request-log entries that arrived before `before_unix`
+    /// (seconds since the epoch), in transactions of 10,000 rows so that
+    /// other writers get the catalog in between; returns how many. Their
+    /// outcomes stay.
+    pub fn prune_requests(&mut self, before_unix: f64) -> Result<u64, RegistryError> {
+        const CHUNK: usize = 10_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = self
+                .conn
+                .execute(
+                    "DELETE FROM requests WHERE id IN (SELECT id FROM requests
+                     WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch') LIMIT ?2)",
+                    params![before_unix, CHUNK as i64],
+                )
+                .map_err(|e| self.err(e))?;
+            pruned += deleted as u64;
+            if deleted < CHUNK {
+                return Ok(pruned);
+            }
+        }
+    }
+
     /// The byte offset the import of segment `name` reached, if it began.
     pub(crate) fn segment_progress(&self, name: &str) -> Result<Option<u64>, RegistryError> {
         self.conn
@@ -1525,6 +1555,35 @@ mod tests {
             train_seconds: 0.1,
             peak_rss_bytes: 1,
         }
+    }
+
+    #[test]
+    fn pruning_deletes_only_entries_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("kaskad.db")).unwrap();
+        let records: Vec<RequestRecord> = [100.0, 200.5, 300.0, 150.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| RequestRecord {
+                request_id: format!("r{i}"),
+                at_unix: 1_700_000_000.0 + t,
+                route: "/v1/models/{name}/score".into(),
+                model: "m@1".into(),
+                input: "{}".into(),
+                output: "{}".into(),
+                latency_ms: 0.1,
+            })
+            .collect();
+        c.import_requests("s1", &records, 8).unwrap();
+        assert_eq!(c.prune_requests(1_700_000_000.0 + 200.0).unwrap(), 2);
+        let left: Vec<String> = c
+            .logged_requests()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(left, ["r1", "r2"]);
+        assert_eq!(c.prune_requests(1_700_000_000.0).unwrap(), 0);
     }
 
     #[test]

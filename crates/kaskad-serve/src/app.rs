@@ -46,6 +46,9 @@ pub struct ServeConfig {
     /// A pause in the traffic this long imports the current segment
     /// before `log_import_every` is up.
     pub log_import_after_pause: Duration,
+    /// Entries older than this are deleted from the `requests` table (and
+    /// counted in `kaskad_request_log_pruned_total`); `None` keeps them all.
+    pub log_retention: Option<Duration>,
     /// API key sent to remote cascade modules (another `kaskad serve`).
     pub remote_key: Option<String>,
     /// The model that scores applications too unusual for the one asked.
@@ -76,6 +79,7 @@ impl ServeConfig {
             log_queue: 10_000,
             log_import_every: Duration::from_secs(60),
             log_import_after_pause: Duration::from_secs(1),
+            log_retention: None,
             remote_key: None,
             fallback: None,
         }

@@ -41,7 +41,8 @@
 //!   entry: the cascade's `name@version` as its model, every module's
 //!   result in its output); a full queue drops entries and counts them in
 //!   `kaskad_request_log_dropped_total` rather than slowing scoring. What
-//!   a kill loses is said in the `request_log` module.
+//!   a kill loses is said in the `request_log` module. Entries older than
+//!   [`ServeConfig::log_retention`] (none by default) are deleted.
 //! - **Limits**: bodies over [`ServeConfig::body_limit`] get 413, requests
 //!   slower than [`ServeConfig::timeout`] get 503; on SIGTERM or ctrl-c the
 //!   server stops accepting and finishes the requests in flight.
@@ -103,14 +104,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let catalog = Catalog::open(&config.db_path)?;
     let metrics = Metrics::new();
-    let (log, imported) = RequestLog::start(
-        &config.db_path,
-        config.log_dir.clone(),
-        config.log_queue,
-        config.log_import_every,
-        config.log_import_after_pause,
-        &metrics,
-    )?;
+    let (log, imported) = RequestLog::start(&config, &metrics)?;
     let app = App::new(config, catalog, metrics, log)?;
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)

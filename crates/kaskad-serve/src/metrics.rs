@@ -87,6 +87,7 @@ pub(crate) struct Metrics {
     pub log_dropped: Counter,
     pub log_failed: Counter,
     pub log_imported: Counter,
+    pub log_pruned: Counter,
 }
 
 impl Metrics {
@@ -173,6 +174,12 @@ impl Metrics {
             "Request-log entries imported from segment files into the catalog",
             log_imported.clone(),
         );
+        let log_pruned = Counter::default();
+        registry.register(
+            "request_log_pruned",
+            "Request-log entries deleted from the catalog, older than the retention",
+            log_pruned.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -186,6 +193,7 @@ impl Metrics {
             log_written,
             log_dropped,
             log_imported,
+            log_pruned,
             log_failed,
         }
     }

@@ -28,7 +28,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -37,6 +37,7 @@ use kaskad_registry::{Catalog, LogEntry, RegistryError, SegmentWriter};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
+use crate::app::ServeConfig;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
 
@@ -92,31 +93,32 @@ pub(crate) struct RequestLog {
 pub(crate) type Finished = oneshot::Receiver<()>;
 
 impl RequestLog {
-    /// Starts the writer (segments in `dir`) and the importer (into the
-    /// catalog at `db_path`, on its own connection).
+    /// Starts the writer (segments in `config.log_dir`) and the importer
+    /// (into the catalog at `config.db_path`, on its own connection).
     pub(crate) fn start(
-        db_path: &std::path::Path,
-        dir: PathBuf,
-        capacity: usize,
-        import_every: Duration,
-        import_after_pause: Duration,
+        config: &ServeConfig,
         metrics: &Metrics,
     ) -> Result<(RequestLog, Finished), ServeError> {
-        let catalog = Catalog::open_request_log(db_path)?;
-        let segments = SegmentWriter::new(&dir)?;
+        let segments = SegmentWriter::new(&config.log_dir)?;
+        let importer = Importer {
+            catalog: Catalog::open_request_log(&config.db_path)?,
+            dir: config.log_dir.clone(),
+            imported: metrics.log_imported.clone(),
+            pruned: metrics.log_pruned.clone(),
+            retention: config.log_retention,
+        };
         let (imports, jobs) = mpsc::channel();
         let (finished, done) = oneshot::channel();
-        let imported = metrics.log_imported.clone();
         thread::Builder::new()
             .name("request-log-import".into())
-            .spawn(move || import(catalog, dir, jobs, imported, finished))?;
+            .spawn(move || importer.run(jobs, finished))?;
         let writer = Writer {
             segments,
             pending: 0,
             written: metrics.log_written.clone(),
             failed: metrics.log_failed.clone(),
-            import_every,
-            import_after_pause,
+            import_every: config.log_import_every,
+            import_after_pause: config.log_import_after_pause,
         };
         // The writer needs the shared state, which needs the writer's
         // handle: it waits for the state on a channel.
@@ -130,7 +132,7 @@ impl RequestLog {
             })?;
         let shared = Arc::new(Shared {
             queue: Mutex::default(),
-            capacity: capacity.max(1) as u64,
+            capacity: config.log_queue.max(1) as u64,
             parked: AtomicBool::new(false),
             writer: handle.thread().clone(),
         });
@@ -287,43 +289,86 @@ impl Writer {
     }
 }
 
-/// Imports closed segments whenever the writer closes one (a burst of
-/// requests needs one import), answers who asked, and once the writer is
-/// gone imports its last segment and reports `finished`.
-fn import(
-    mut catalog: Catalog,
+/// The importer thread's state.
+struct Importer {
+    catalog: Catalog,
     dir: PathBuf,
-    jobs: Receiver<Vec<oneshot::Sender<()>>>,
     imported: Counter,
-    finished: oneshot::Sender<()>,
-) {
-    let mut import_all = || match catalog.import_request_log_reporting(&dir, |entries| {
-        imported.inc_by(entries);
-    }) {
-        Ok(report) => {
-            if report.lost_bytes > 0 {
-                eprintln!(
-                    "kaskad serve: request log: {} bytes after the last whole entry of a segment \
-                     were lost (a write cut short)",
-                    report.lost_bytes
-                );
+    pruned: Counter,
+    retention: Option<Duration>,
+}
+
+impl Importer {
+    /// Imports closed segments whenever the writer closes one (a burst of
+    /// requests needs one import), answers who asked, prunes entries older
+    /// than the retention after each import and at least every tenth of
+    /// it (between 1 s and a minute), and once the writer is gone imports
+    /// its last segment and reports `finished`.
+    fn run(mut self, jobs: Receiver<Vec<oneshot::Sender<()>>>, finished: oneshot::Sender<()>) {
+        yield_cpu_to_scoring();
+        // What an earlier process left.
+        self.import_all();
+        let prune_every = self
+            .retention
+            .map(|keep| (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(60)));
+        loop {
+            let job = match prune_every {
+                Some(every) => jobs.recv_timeout(every),
+                None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match job {
+                Ok(mut replies) => {
+                    replies.extend(jobs.try_iter().flatten());
+                    self.import_all();
+                    for reply in replies {
+                        let _ = reply.send(());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
+            self.prune();
         }
-        // The segments stay where they are, for the next import.
-        Err(e) => eprintln!("kaskad serve: request log: import failed: {e}"),
-    };
-    yield_cpu_to_scoring();
-    // What an earlier process left.
-    import_all();
-    while let Ok(mut replies) = jobs.recv() {
-        replies.extend(jobs.try_iter().flatten());
-        import_all();
-        for reply in replies {
-            let _ = reply.send(());
+        self.import_all();
+        let _ = finished.send(());
+    }
+
+    fn import_all(&mut self) {
+        let imported = &self.imported;
+        match self
+            .catalog
+            .import_request_log_reporting(&self.dir, |entries| {
+                imported.inc_by(entries);
+            }) {
+            Ok(report) => {
+                if report.lost_bytes > 0 {
+                    eprintln!(
+                        "kaskad serve: request log: {} bytes after the last whole entry of a segment \
+                         were lost (a write cut short)",
+                        report.lost_bytes
+                    );
+                }
+            }
+            // The segments stay where they are, for the next import.
+            Err(e) => eprintln!("kaskad serve: request log: import failed: {e}"),
         }
     }
-    import_all();
-    let _ = finished.send(());
+
+    fn prune(&mut self) {
+        let Some(keep) = self.retention else {
+            return;
+        };
+        match self
+            .catalog
+            .prune_requests(crate::v1::unix_now() - keep.as_secs_f64())
+        {
+            Ok(n) => {
+                self.pruned.inc_by(n);
+            }
+            // What was not deleted is tried again at the next prune.
+            Err(e) => eprintln!("kaskad serve: request log: pruning old entries failed: {e}"),
+        }
+    }
 }
 
 /// Lowers the calling thread (the importer) to the lowest CPU priority, so

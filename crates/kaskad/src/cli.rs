@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// segment sooner.
     #[arg(long, default_value_t = 1.0)]
     pub log_import_pause_seconds: f64,
+    /// Delete request-log entries older than this many days from the
+    /// catalog (their outcomes stay); 0 keeps every entry.
+    #[arg(long, default_value_t = 0.0)]
+    pub log_retention_days: f64,
 }
 
 #[derive(Debug, Subcommand)]

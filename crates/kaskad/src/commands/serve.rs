@@ -32,6 +32,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.log_import_every = seconds(args.log_import_seconds, "--log-import-seconds")?;
     config.log_import_after_pause =
         seconds(args.log_import_pause_seconds, "--log-import-pause-seconds")?;
+    config.log_retention = match args.log_retention_days {
+        0.0 => None,
+        days => Some(
+            Duration::try_from_secs_f64(days * 86_400.0)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .with_context(|| {
+                    format!("--log-retention-days must be a positive number of days (0 keeps every entry), not {days}")
+                })?,
+        ),
+    };
     config.fallback = (!options.inference.fallback_model.is_empty()).then(|| Fallback {
         model: options.inference.fallback_model.clone(),
         max_missing_share: options.inference.fallback_missing_share,

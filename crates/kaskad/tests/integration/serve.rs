@@ -838,6 +838,57 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// `--log-retention-days`: entries older than the retention leave the
+/// catalog while the server runs (and are counted), newer ones stay; a
+/// retention that is not a positive number of days is refused.
+#[test]
+fn request_log_entries_older_than_the_retention_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path(), &data("credit_data.csv"));
+    let h = home.to_str().unwrap();
+    let scorer = key(&home, "scorer");
+    let three_seconds = format!("{}", 3.0 / 86_400.0);
+    let server = Server::start(
+        &home,
+        &[
+            "--log-retention-days",
+            &three_seconds,
+            "--log-import-pause-seconds",
+            "0.2",
+        ],
+    );
+    let c = client();
+    let url = server.url("/v1/models/default_risk/score");
+    for _ in 0..3 {
+        assert_eq!(post(&c, &url, &scorer, &application()).0, StatusCode::OK);
+    }
+    wait_for("3 entries imported", || {
+        log_counter(&c, &server, "imported") == 3
+    });
+    wait_for("3 entries pruned", || {
+        log_counter(&c, &server, "pruned") == 3
+    });
+    let catalog = Catalog::open(&home.join("kaskad.db")).unwrap();
+    assert!(catalog.logged_requests().unwrap().is_empty());
+
+    let (_, newer) = post(&c, &url, &scorer, &application());
+    wait_for("the newer entry imported", || {
+        log_counter(&c, &server, "imported") == 4
+    });
+    let logged = catalog.logged_requests().unwrap();
+    assert_eq!(logged.len(), 1, "younger than the retention, it stays");
+    assert_eq!(logged[0].request_id, newer["request_id"].as_str().unwrap());
+    assert!(server.terminate().success());
+
+    let out = kaskad(&["serve", "--home", h, "--log-retention-days=-1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("positive number of days"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The request log outlives a SIGKILL: what the server had written to its
 /// segment file is imported by the next server on the home and joins the
 /// outcomes reported for it; a queue too small for the traffic drops
