@@ -16,6 +16,7 @@ saving in time.
 
 import argparse
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -40,10 +41,13 @@ def one(kaskad, opts, budget, root):
     text = config.read_text()
     variants = ", ".join(f'"{v}"' for v in opts.variants.split(","))
     for old, new in [('mode = "auto"', 'mode = "full"'),
-                     ("search_budget = 0", f"search_budget = {budget}"),
-                     ('variants = ["onehot"]', f"variants = [{variants}]")]:
+                     ("search_budget = 0", f"search_budget = {budget}")]:
         assert old in text, old
         text = text.replace(old, new, 1)
+    # Whatever the default variants are, these replace them.
+    text, replaced = re.subn(r"^variants = \[.*\]$", f"variants = [{variants}]", text, count=1,
+                             flags=re.MULTILINE)
+    assert replaced == 1, "no variants line in kaskad.toml"
     config.write_text(text)
     start = time.perf_counter()
     run(kaskad, "update", "--home", str(home), "--all")
