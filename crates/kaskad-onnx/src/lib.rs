@@ -292,10 +292,7 @@ mod tests {
             (vec![1, 0], "past its 2 nodes"),
             (vec![1, 1, 0], "reached twice"),
         ] {
-            gbdt.model = Model::Gbdt(GradientBoosting {
-                base_score: 0.0,
-                trees: vec![tree(children)],
-            });
+            gbdt.model = Model::Gbdt(GradientBoosting::new(0.0, vec![tree(children)]));
             let err = export(&gbdt).unwrap_err();
             assert!(matches!(err, OnnxError::MalformedTree { .. }), "{err}");
             assert!(err.to_string().contains(reason), "{err}");

@@ -78,7 +78,8 @@ impl Model {
     }
 
     /// Builds what scoring derives from the model and keeps (the kNN
-    /// search index, the INT8 MLP's kernel layout), so that a server pays
+    /// search index, the INT8 MLP's kernel layout, the boosted trees'
+    /// TreeSHAP tables), so that a server pays
     /// for it when it loads the model rather than in the first request.
     pub fn prepare_for_scoring(&self) {
         match self {
@@ -88,7 +89,10 @@ impl Model {
             Model::MlpInt8(m) => {
                 m.kernel_weights();
             }
-            Model::Lr(_) | Model::Tree(_) | Model::Gbdt(_) | Model::Mlp(_) | Model::LrInt8(_) => {}
+            Model::Gbdt(m) => {
+                m.shap_tables();
+            }
+            Model::Lr(_) | Model::Tree(_) | Model::Mlp(_) | Model::LrInt8(_) => {}
         }
     }
 

@@ -147,6 +147,18 @@ impl DecisionTree {
 }
 
 impl ShapTree for DecisionTree {
+    fn split(&self, node: usize) -> Option<(usize, usize, usize)> {
+        match &self.nodes[node] {
+            Node::Leaf { .. } => None,
+            Node::Split {
+                feature,
+                left,
+                right,
+                ..
+            } => Some((*feature, *left, *right)),
+        }
+    }
+
     fn step(&self, node: usize, row: &[f64]) -> Option<(usize, usize, usize)> {
         match &self.nodes[node] {
             Node::Leaf { .. } => None,

@@ -418,9 +418,6 @@ fn degenerate_trees() {
     );
     agrees(&stump, &frame);
     let mut empty = stump;
-    empty.model = Model::Gbdt(GradientBoosting {
-        base_score: -1.2,
-        trees: Vec::new(),
-    });
+    empty.model = Model::Gbdt(GradientBoosting::new(-1.2, Vec::new()));
     agrees(&empty, &frame);
 }
