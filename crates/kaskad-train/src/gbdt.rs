@@ -5,12 +5,11 @@
 //! subtraction trick, Newton leaf values and native
 //! missing values (NaN has its own bin and every split learns where it goes).
 
-use std::sync::OnceLock;
-
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::derived::Derived;
 use crate::flat_forest::FlatForest;
 use crate::histogram::{Binned, MAX_BINS, Stat};
 use crate::logistic::{sigmoid, softplus};
@@ -86,36 +85,15 @@ pub struct GradientBoosting {
     /// The log-odds of the base rate of the rows the trees were fitted on.
     pub base_score: f64,
     pub trees: Vec<BoostedTree>,
+    /// Each tree's [`ShapTable`]: `None` for a tree too deep to tabulate,
+    /// or past [`SHAP_TABLE_VALUES`].
     #[serde(skip)]
-    shap_tables: ShapTables,
+    shap_tables: Derived<Vec<Option<ShapTable>>>,
 }
 
 /// At most this many TreeSHAP table values per model (32 MiB); 200 trees
 /// of 15 leaves on credit_data need 0.67 M (5 MiB).
 const SHAP_TABLE_VALUES: usize = 4 << 20;
-
-/// Each tree's [`ShapTable`] (`None` for a tree too deep to tabulate, or
-/// past [`SHAP_TABLE_VALUES`]), derived from the trees on first use: not
-/// serialized, and equal whatever it holds. The trees must not change once
-/// it is built (an update makes a new model).
-#[derive(Clone, Default)]
-struct ShapTables(OnceLock<Vec<Option<ShapTable>>>);
-
-impl PartialEq for ShapTables {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for ShapTables {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "ShapTables(built)"
-        } else {
-            "ShapTables(empty)"
-        })
-    }
-}
 
 /// One tree as parallel node vectors, which keeps its JSON compact. Node 0
 /// is the root; the children of a split are adjacent, `children[i]` (left)
@@ -258,7 +236,7 @@ impl GradientBoosting {
         GradientBoosting {
             base_score,
             trees,
-            shap_tables: ShapTables::default(),
+            shap_tables: Derived::default(),
         }
     }
 
@@ -266,7 +244,7 @@ impl GradientBoosting {
     /// while the model's tables hold at most [`SHAP_TABLE_VALUES`] values;
     /// the trees past that are explained by [`tree_shap`].
     pub(crate) fn shap_tables(&self) -> &[Option<ShapTable>] {
-        self.shap_tables.0.get_or_init(|| {
+        self.shap_tables.get_or_init(|| {
             let mut room = SHAP_TABLE_VALUES;
             self.trees
                 .iter()

@@ -1,4 +1,4 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use kaskad_prepare::Matrix;
 use rand::rngs::SmallRng;
@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::Neighbour;
+use crate::derived::Derived;
 use crate::knn_index::{Among, SearchIndex, nearest_by_products};
 
 /// k nearest neighbours by Euclidean distance; the score is the share of
@@ -22,7 +23,8 @@ pub struct NearestNeighbours {
     #[serde(default)]
     pub seen: usize,
     #[serde(skip)]
-    index: IndexCache,
+    /// The kept rows regrouped for search.
+    index: Derived<Arc<SearchIndex>>,
 }
 
 impl NearestNeighbours {
@@ -33,7 +35,7 @@ impl NearestNeighbours {
             rows: x.take_rows(&keep),
             labels: keep.iter().map(|&r| y[r]).collect(),
             seen: x.rows,
-            index: IndexCache::default(),
+            index: Derived::default(),
         }
     }
 
@@ -65,7 +67,7 @@ impl NearestNeighbours {
             rows,
             labels,
             seen,
-            index: IndexCache::default(),
+            index: Derived::default(),
         }
     }
 
@@ -138,7 +140,6 @@ impl NearestNeighbours {
     /// The kept rows regrouped for search, built on first use.
     pub(crate) fn index(&self) -> &SearchIndex {
         self.index
-            .0
             .get_or_init(|| Arc::new(SearchIndex::build(&self.rows, &self.labels)))
     }
 }
@@ -147,29 +148,6 @@ impl NearestNeighbours {
 const PARALLEL_ROWS: usize = 128;
 /// Queries per matrix product when batches are scanned whole.
 const QUERY_BLOCK: usize = 64;
-
-/// A model's [`SearchIndex`], derived from its kept rows: not serialized,
-/// and equal whatever it holds. The kept rows must not change once it is
-/// built (the model's methods never change them; an update makes a new
-/// model).
-#[derive(Clone, Default)]
-struct IndexCache(OnceLock<Arc<SearchIndex>>);
-
-impl PartialEq for IndexCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for IndexCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "IndexCache(built)"
-        } else {
-            "IndexCache(empty)"
-        })
-    }
-}
 
 /// Row indices of a uniform sample of `keep` rows out of `rows`, in row order.
 fn reservoir(rows: usize, keep: usize, seed: u64) -> Vec<usize> {
@@ -216,9 +194,9 @@ mod tests {
             data: vec![0.0, 0.1, 5.0, 5.1],
         };
         let model = crate::Model::Knn(NearestNeighbours::fit(&x, &[0, 0, 1, 1], 2, 100, 1));
-        assert!(format!("{model:?}").contains("IndexCache(empty)"));
+        assert!(format!("{model:?}").contains("Derived(empty)"));
         model.prepare_for_scoring();
-        assert!(format!("{model:?}").contains("IndexCache(built)"));
+        assert!(format!("{model:?}").contains("Derived(built)"));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! travel inside the artifact; choosing among them is `kaskad-validate`'s
 //! and the pipeline's job, not this crate's.
 
+mod derived;
 mod error;
 mod flat_forest;
 mod gbdt;

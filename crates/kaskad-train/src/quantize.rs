@@ -16,8 +16,7 @@
 use kaskad_prepare::Matrix;
 use serde::{Deserialize, Serialize};
 
-use std::sync::OnceLock;
-
+use crate::derived::Derived;
 use crate::kernels::{FeatureMajor, INT8_MAX, Int8Isa, PairedWeights, QuantizedRows, dense_int8};
 use crate::logistic::sigmoid;
 use crate::{Dense, LogisticRegression, Mlp, TrainError};
@@ -51,18 +50,8 @@ pub struct QuantizedMlp {
     #[serde(default, with = "crate::tensor::single")]
     pub baseline: Vec<f64>,
     #[serde(skip)]
-    kernel_weights: KernelWeights,
-}
-
-/// The layers' weights as the kernels read them, laid out on first use.
-#[derive(Debug, Clone, Default)]
-struct KernelWeights(OnceLock<Vec<PairedWeights>>);
-
-impl PartialEq for KernelWeights {
-    /// Derived from the layers, which the model's equality compares.
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
+    /// The layers' weights as the kernels read them.
+    kernel_weights: Derived<Vec<PairedWeights>>,
 }
 
 /// A [`LogisticRegression`] with INT8 coefficients (one scale) and per-row
@@ -143,14 +132,14 @@ impl QuantizedMlp {
                 .map(QuantizedDense::new)
                 .collect::<Result<_, _>>()?,
             baseline: to_single(&mlp.baseline),
-            kernel_weights: KernelWeights::default(),
+            kernel_weights: Derived::default(),
         })
     }
 
     /// The layers' weights laid out for this processor's INT8 kernels,
     /// built on first use.
     pub(crate) fn kernel_weights(&self) -> &[PairedWeights] {
-        self.kernel_weights.0.get_or_init(|| {
+        self.kernel_weights.get_or_init(|| {
             let isa = Int8Isa::best();
             self.layers
                 .iter()
