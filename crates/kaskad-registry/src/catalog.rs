@@ -191,6 +191,31 @@ const MIGRATION_8: &str = r#"
 CREATE INDEX IF NOT EXISTS requests_at ON requests(at);
 "#;
 
+/// Writes `at_unix` (seconds since the epoch) as SQLite's
+/// `strftime('%Y-%m-%dT%H:%M:%fZ', at_unix, 'unixepoch')` does, rounded to
+/// the millisecond the same way, without asking SQLite: its date functions
+/// were a tenth of a request-log import.
+fn write_sqlite_millis(out: &mut String, at_unix: f64) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    // SQLite keeps times as milliseconds of the Julian day.
+    const UNIX_EPOCH_JULIAN_MS: f64 = 210_866_760_000_000.0;
+    let millis =
+        (at_unix * 1000.0 + UNIX_EPOCH_JULIAN_MS + 0.5) as i64 - UNIX_EPOCH_JULIAN_MS as i64;
+    let t = chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default();
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis()
+    );
+}
+
 /// What an API key may do; the server maps roles to routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1254,13 +1279,16 @@ impl Catalog {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO requests (request_id, at, route, model, input, output, latency_ms)
-                     VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', ?2, 'unixepoch'), ?3, ?4, ?5, ?6, ?7)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(err)?;
+            let mut at = String::new();
             for r in records {
+                at.clear();
+                write_sqlite_millis(&mut at, r.at_unix);
                 stmt.execute(params![
                     r.request_id,
-                    r.at_unix,
+                    at,
                     r.route,
                     r.model,
                     r.input,
@@ -1554,6 +1582,32 @@ mod tests {
             run_id: None,
             train_seconds: 0.1,
             peak_rss_bytes: 1,
+        }
+    }
+
+    #[test]
+    fn request_times_are_written_as_sqlite_writes_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        for at in [
+            0.0,
+            1_700_000_000.0,
+            1_700_000_000.000_5,
+            1_700_000_000.999_5,
+            1_790_123_456.789_4,
+            1_790_123_456.999_9,
+            951_782_400.25, // 2000-02-29
+            4_102_444_799.999_6,
+        ] {
+            let sqlite: String = conn
+                .query_row(
+                    "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, 'unixepoch')",
+                    [at],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let mut ours = String::new();
+            write_sqlite_millis(&mut ours, at);
+            assert_eq!(ours, sqlite, "{at}");
         }
     }
 
