@@ -156,16 +156,17 @@ impl App {
         match self.keys.get(key) {
             Known::Fresh(role) => Ok(Some(role)),
             Known::Stale(role) => {
-                let app = self.clone();
-                let owned = key.to_string();
-                let look_up = async move {
-                    app.look_up_key(&owned)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.message)
-                };
                 self.keys
-                    .refresh_in_background(key, "an API key's role", look_up);
+                    .refresh_in_background(key, "an API key's role", || {
+                        let app = self.clone();
+                        let owned = key.to_string();
+                        async move {
+                            app.look_up_key(&owned)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.message)
+                        }
+                    });
                 Ok(Some(role))
             }
             Known::Unknown => self.look_up_key(key).await,

@@ -204,18 +204,19 @@ impl App {
         match self.cascades.latest.get(name) {
             Known::Fresh(version) => return Ok(version),
             Known::Stale(version) => {
-                let app = self.clone();
-                let owned = name.to_string();
-                let look_up = async move {
-                    app.look_up_latest(&owned)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.message)
-                };
                 self.cascades.latest.refresh_in_background(
                     name,
-                    &format!("cascade {name}'s latest version"),
-                    look_up,
+                    "a cascade's latest version",
+                    || {
+                        let app = self.clone();
+                        let owned = name.to_string();
+                        async move {
+                            app.look_up_latest(&owned)
+                                .await
+                                .map(drop)
+                                .map_err(|e| format!("{owned}: {}", e.message))
+                        }
+                    },
                 );
                 return Ok(version);
             }

@@ -122,25 +122,26 @@ impl ModelStore {
     /// answer; any other failure (the catalog busy, an artifact
     /// unreadable) keeps the last resolution for another `ttl`.
     fn refresh_in_background(self: &Arc<Self>, reference: &str) {
-        let store = Arc::clone(self);
-        let owned = reference.to_string();
-        let look_up = async move {
-            tokio::task::spawn_blocking(move || {
-                let asked = Instant::now();
-                match store.load(&owned) {
-                    Ok(_) => Ok(()),
-                    Err(RegistryError::UnknownModel { .. }) => {
-                        store.resolved.remove(&owned, asked);
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())?
-        };
         self.resolved
-            .refresh_in_background(reference, &format!("model {reference}"), look_up);
+            .refresh_in_background(reference, "a model reference", || {
+                let store = Arc::clone(self);
+                let owned = reference.to_string();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        let asked = Instant::now();
+                        match store.load(&owned) {
+                            Ok(_) => Ok(()),
+                            Err(RegistryError::UnknownModel { .. }) => {
+                                store.resolved.remove(&owned, asked);
+                                Ok(())
+                            }
+                            Err(e) => Err(format!("{owned}: {e}")),
+                        }
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                }
+            });
     }
 
     /// Forgets every resolution, after this process moved an alias itself.

@@ -114,20 +114,26 @@ impl<V: Clone> Refreshing<V> {
 }
 
 impl<V: Clone + Send + 'static> Refreshing<V> {
-    /// Looks `key` up again on a new task, unless that is under way:
-    /// `look_up` stores what it finds (or removes the key); when it fails,
-    /// the last answer serves another time to live and the error goes to
-    /// the server's log, as a lookup of `what` (never the key itself, which
-    /// may be a secret).
-    pub(crate) fn refresh_in_background<Fut>(self: &Arc<Self>, key: &str, what: &str, look_up: Fut)
-    where
+    /// Looks `key` up again on a new task, unless that is under way (so a
+    /// request that finds the lookup started builds nothing): `look_up`
+    /// makes the lookup, which stores what it finds (or removes the key);
+    /// when it fails, the last answer serves another time to live and the
+    /// error goes to the server's log as a lookup of `what` (never the key
+    /// itself, which may be a secret).
+    pub(crate) fn refresh_in_background<Fut>(
+        self: &Arc<Self>,
+        key: &str,
+        what: &'static str,
+        look_up: impl FnOnce() -> Fut,
+    ) where
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         if !self.begin_refresh(key) {
             return;
         }
+        let look_up = look_up();
         let cache = Arc::clone(self);
-        let (key, what) = (key.to_string(), what.to_string());
+        let key = key.to_string();
         tokio::spawn(async move {
             if let Err(e) = look_up.await {
                 eprintln!(

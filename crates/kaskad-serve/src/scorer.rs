@@ -156,13 +156,15 @@ impl CascadeScorer {
         match self.remote_inputs.get(base) {
             Known::Fresh(inputs) => return Ok(inputs),
             Known::Stale(inputs) => {
-                let look_up = fetch_inputs(
-                    Arc::clone(&self.remote_inputs),
-                    self.send(self.http.get(base)),
-                    base.to_string(),
-                );
                 self.remote_inputs
-                    .refresh_in_background(base, base, async move { look_up.await.map(drop) });
+                    .refresh_in_background(base, "a remote model's inputs", || {
+                        let look_up = fetch_inputs(
+                            Arc::clone(&self.remote_inputs),
+                            self.send(self.http.get(base)),
+                            base.to_string(),
+                        );
+                        async move { look_up.await.map(drop) }
+                    });
                 return Ok(inputs);
             }
             Known::Unknown => {}
